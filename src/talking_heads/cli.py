@@ -1,0 +1,312 @@
+"""``talking-heads``: the command-line interface every Snakemake rule calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+log = logging.getLogger("talking_heads")
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    """``key=value`` with the value parsed as YAML (numbers, booleans, lists)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key, yaml.safe_load(value)
+
+
+def _cmd_demo_build(args: argparse.Namespace) -> None:
+    from talking_heads.datasets.demo import build_demo_corpus
+
+    manifest = build_demo_corpus(args.out)
+    print(manifest)
+
+
+def _cmd_datasets_prepare(args: argparse.Namespace) -> None:
+    from talking_heads.datasets import DATASETS
+
+    root = args.root or Path("data") / args.name
+    print(DATASETS.get(args.name).prepare(root))
+
+
+def _cmd_datasets_list(args: argparse.Namespace) -> None:
+    from talking_heads.datasets import DATASETS
+
+    for name in DATASETS.names():
+        print(f"{name}\t{DATASETS.get(name).description}")
+
+
+def _cmd_preprocess(args: argparse.Namespace) -> None:
+    from talking_heads.preprocess.recipes import run_shard
+
+    params = dict(args.param or [])
+    out = run_shard(args.manifest, args.recipe, params, args.shard, args.num_shards, args.out)
+    print(out)
+
+
+def _cmd_manifest_merge(args: argparse.Namespace) -> None:
+    from talking_heads.manifest import merge_shard_manifests
+
+    summary = merge_shard_manifests(args.shards, args.out, summary_path=args.summary)
+    print(json.dumps(summary["by_status"]))
+
+
+def _cmd_list_registry(args: argparse.Namespace) -> None:
+    if args.registry == "methods":
+        from talking_heads.models import METHODS
+
+        for name in METHODS.names():
+            spec = METHODS.get(name)
+            print(f"{name}\t{spec.survey_name}\t{spec.family}\t{spec.default_experiment}")
+    elif args.registry == "metrics":
+        from talking_heads.metrics import METRICS
+
+        for name in METRICS.names():
+            print(f"{name}\t{METRICS.get(name).reference}")
+    elif args.registry == "recipes":
+        from talking_heads.preprocess.recipes import RECIPES
+
+        print("\n".join(RECIPES.names()))
+    elif args.registry == "tables":
+        from talking_heads.report import TABLES
+
+        print("\n".join(TABLES.names()))
+
+
+def _cmd_weights_list(args: argparse.Namespace) -> None:
+    from talking_heads.weights import WEIGHTS, weights_dir
+
+    root = weights_dir()
+    for name in WEIGHTS.names():
+        spec = WEIGHTS.get(name)
+        present = "present" if (root / spec.filename).is_file() else "missing"
+        print(f"{name}\t{spec.filename}\t{present}\t{spec.sha256}\t{spec.url}")
+
+
+def _cmd_animate(args: argparse.Namespace) -> None:
+    from talking_heads.inference.run import animate_files
+
+    stats = animate_files(
+        args.method, args.checkpoint, args.source, args.driving, args.out,
+        relative=args.relative, adapt_scale=args.adapt_scale,
+        batch_size=args.batch_size, device=args.device,
+    )
+    print(f"{stats['frames']} frames, {stats['frames_per_second']:.1f} frames/s on "
+          f"{stats['device']} -> {args.out}")
+
+
+def _cmd_reconstruct(args: argparse.Namespace) -> None:
+    from talking_heads.inference.run import reconstruct_clips
+
+    summary = reconstruct_clips(
+        args.method, args.checkpoint, args.shards, args.out,
+        split=args.split, batch_size=args.batch_size, device=args.device,
+    )
+    print(f"{len(summary['clips'])} clips, {summary['frames_per_second']:.1f} frames/s")
+
+
+def _single_reference(references: list[Path], scratch: Path) -> Path:
+    """One reference path; several folders of videos are joined through symlinks."""
+    if len(references) == 1:
+        return references[0]
+    for folder in references:
+        for video in sorted(folder.iterdir()):
+            link = scratch / video.name
+            if link.exists():
+                raise ValueError(f"{video.name} occurs in more than one reference folder")
+            link.symlink_to(video.resolve())
+    return scratch
+
+
+def _cmd_score(args: argparse.Namespace) -> None:
+    from talking_heads.inference.run import pick_device
+    from talking_heads.metrics.score import score
+    from talking_heads.utils.atomic import atomic_write_json
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    with tempfile.TemporaryDirectory() as scratch:
+        reference = _single_reference(args.reference, Path(scratch))
+        result = score(metrics, args.generated, reference, device=pick_device(args.device),
+                       batch_size=args.batch_size)
+    result["inputs"]["reference"] = [str(r) for r in args.reference]
+    if args.protocol:
+        result["protocol"] = args.protocol
+    atomic_write_json(args.out, result)
+    print(json.dumps(result["summary"]))
+
+
+def _cmd_dvc_track(args: argparse.Namespace) -> None:
+    from talking_heads.tracking import dvc_track
+
+    for record in dvc_track(args.paths, push=args.push):
+        print(record)
+
+
+def _cmd_report_table2(args: argparse.Namespace) -> None:
+    from talking_heads.report.tables import build_table2
+
+    rows = [json.loads(Path(spec).read_text()) for spec in args.row]
+    md, csv = build_table2(rows, args.out_dir)
+    print(md, csv)
+
+
+def _cmd_report_figure(args: argparse.Namespace) -> None:
+    from talking_heads.report.figures import comparison_figure
+
+    generated = dict(item.split("=", 1) for item in args.generated)
+    out = comparison_figure(
+        args.source, args.driving, {k: Path(v) for k, v in generated.items()}, args.out,
+        num_frames=args.num_frames, title=args.title,
+    )
+    print(out)
+
+
+def _cmd_row_spec(args: argparse.Namespace) -> None:
+    from talking_heads.utils.atomic import atomic_write_json
+
+    atomic_write_json(args.out, {
+        "method": args.method, "metrics_json": str(args.metrics), "data": args.data,
+        "protocol": args.protocol, "checkpoint": args.checkpoint, "resolution": args.resolution,
+    })
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one sub-command per workflow step."""
+    parser = argparse.ArgumentParser(prog="talking-heads", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="the embedded demo corpus").add_subparsers(
+        dest="demo_command", required=True)
+    p = demo.add_parser("build", help="build data/demo from media shipped by PyPI packages")
+    p.add_argument("--out", type=Path, default=Path("data/demo"))
+    p.set_defaults(func=_cmd_demo_build)
+
+    datasets = sub.add_parser("datasets", help="dataset registry").add_subparsers(
+        dest="datasets_command", required=True)
+    datasets.add_parser("list", help="list registered datasets").set_defaults(
+        func=_cmd_datasets_list)
+    p = datasets.add_parser("prepare", help="build or download a dataset and its manifest")
+    p.add_argument("name")
+    p.add_argument("--root", type=Path, default=None, help="default: data/<name>")
+    p.set_defaults(func=_cmd_datasets_prepare)
+
+    p = sub.add_parser("list", help="list a registry: methods, metrics, recipes, tables")
+    p.add_argument("registry", choices=["methods", "metrics", "recipes", "tables"])
+    p.set_defaults(func=_cmd_list_registry)
+
+    weights = sub.add_parser("weights", help="pretrained weights").add_subparsers(
+        dest="weights_command", required=True)
+    weights.add_parser("list", help="file, presence, sha256 and URL of each weight").set_defaults(
+        func=_cmd_weights_list)
+
+    p = sub.add_parser("preprocess", help="run a preprocessing recipe on one shard")
+    p.add_argument("--manifest", type=Path, required=True, help="dataset manifest (parquet)")
+    p.add_argument("--recipe", required=True)
+    p.add_argument("--shard", type=int, default=0)
+    p.add_argument("--num-shards", type=int, default=1)
+    p.add_argument("--out", type=Path, required=True, help="shard output directory")
+    p.add_argument("--param", type=_parse_param, action="append", metavar="KEY=VALUE",
+                   help="recipe parameter (repeatable)")
+    p.set_defaults(func=_cmd_preprocess)
+
+    manifest = sub.add_parser("manifest", help="manifest tools").add_subparsers(
+        dest="manifest_command", required=True)
+    p = manifest.add_parser("merge", help="merge shard manifests into one table + summary")
+    p.add_argument("shards", type=Path, nargs="+", help="shard directories")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--summary", type=Path, default=None)
+    p.set_defaults(func=_cmd_manifest_merge)
+
+    p = sub.add_parser("animate", help="animate a source portrait with a driving video")
+    p.add_argument("--method", required=True)
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--source", type=Path, required=True)
+    p.add_argument("--driving", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help=".mp4 file or a directory for PNGs")
+    p.add_argument("--relative", dest="relative", action="store_true", default=True,
+                   help="relative motion (default)")
+    p.add_argument("--absolute", dest="relative", action="store_false", help="absolute motion")
+    p.add_argument("--adapt-scale", action=argparse.BooleanOptionalAction, default=True,
+                   help="adapt the motion scale by convex-hull area (relative mode)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.set_defaults(func=_cmd_animate)
+
+    p = sub.add_parser("reconstruct", help="reconstruction protocol over preprocessed shards")
+    p.add_argument("--method", required=True)
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--shards", type=Path, nargs="+", required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--split", default=None)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_cmd_reconstruct)
+
+    p = sub.add_parser("score", help="score generated videos against references")
+    p.add_argument("--metrics", default="l1,psnr,ssim")
+    p.add_argument("--generated", type=Path, required=True)
+    p.add_argument("--reference", type=Path, nargs="+", required=True,
+                   help="reference video, frame folder or folder(s) of videos matched by name")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--protocol", default=None, help="protocol label stored in the JSON")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_cmd_score)
+
+    dvc = sub.add_parser("dvc", help="DVC tracking").add_subparsers(
+        dest="dvc_command", required=True)
+    p = dvc.add_parser("track", help="dvc add artifact folders (one .dvc each) and push")
+    p.add_argument("paths", type=Path, nargs="+")
+    p.add_argument("--push", action=argparse.BooleanOptionalAction, default=True)
+    p.set_defaults(func=_cmd_dvc_track)
+
+    report = sub.add_parser("report", help="tables and figures").add_subparsers(
+        dest="report_command", required=True)
+    p = report.add_parser("row", help="describe one of our table rows (JSON)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--method", required=True)
+    p.add_argument("--metrics", type=Path, required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--protocol", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--resolution", type=int, required=True)
+    p.set_defaults(func=_cmd_row_spec)
+    p = report.add_parser("table2", help="Table 2: survey values beside ours")
+    p.add_argument("--row", action="append", default=[], help="row spec JSON (repeatable)")
+    p.add_argument("--out-dir", type=Path, required=True)
+    p.set_defaults(func=_cmd_report_table2)
+    p = report.add_parser("figure", help="comparison figure: source | driving | generated")
+    p.add_argument("--source", type=Path, required=True)
+    p.add_argument("--driving", type=Path, required=True)
+    p.add_argument("--generated", action="append", required=True, metavar="LABEL=VIDEO")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--num-frames", type=int, default=5)
+    p.add_argument("--title", default=None)
+    p.set_defaults(func=_cmd_report_figure)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``talking-heads`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Inference: animate a source portrait with a driving video, and protocol runners."""

@@ -1,0 +1,45 @@
+"""Method registry: every talking-head method is one module, one config and one line here."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from talking_heads.registry import Registry
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method: its Lightning module, its inference animator and the survey's name for it."""
+
+    name: str
+    survey_name: str
+    family: str
+    lightning_module: str
+    animator: str
+    default_experiment: str
+
+    def load_animator(self, checkpoint: Path | str, device: str = "cpu") -> Any:
+        """Build the method's animator from one of our checkpoints."""
+        return _import(self.animator).from_checkpoint(checkpoint, map_location=device)
+
+
+def _import(dotted: str) -> Any:
+    module_name, _, attribute = dotted.rpartition(".")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+METHODS: Registry[MethodSpec] = Registry("method")
+METHODS.add(
+    "fomm",
+    MethodSpec(
+        name="fomm",
+        survey_name="FOMM",
+        family="motion-transfer",
+        lightning_module="talking_heads.models.fomm.module.FOMMLightning",
+        animator="talking_heads.models.fomm.animate.FOMMAnimator",
+        default_experiment="fomm_vox256",
+    ),
+)

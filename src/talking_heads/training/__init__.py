@@ -1,0 +1,1 @@
+"""Training: Lightning data modules and the Hydra entry point."""

@@ -1,0 +1,110 @@
+"""Pretrained weights: resolved from the weights directory, checksum-verified, safely loaded.
+
+Every pretrained file lives in ``$TALKING_HEADS_WEIGHTS`` (default ``data/weights/``) under its
+upstream file name. Nothing is downloaded at run time: a missing file raises
+:class:`MissingWeightsError` naming the file, its URL and where to put it. Checksums are
+verified before loading and files are read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from talking_heads.manifest import sha256_file
+from talking_heads.registry import Registry
+
+WEIGHTS_ENV = "TALKING_HEADS_WEIGHTS"
+ALLOW_UNVERIFIED_ENV = "TALKING_HEADS_ALLOW_UNVERIFIED_WEIGHTS"
+DEFAULT_WEIGHTS_DIR = Path("data/weights")
+
+
+class MissingWeightsError(FileNotFoundError):
+    """A pretrained file is not in the weights directory."""
+
+
+class ChecksumMismatchError(ValueError):
+    """A pretrained file's sha256 does not match the registered value."""
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """One pretrained file: upstream name, URL, and its sha256 (or the published prefix).
+
+    ``sha256`` may be a full 64-hex digest or a prefix where upstream only publishes one
+    (torchvision embeds the first 8 hex digits of the sha256 in its file names).
+    """
+
+    name: str
+    filename: str
+    url: str
+    sha256: str
+    used_by: str
+    size_bytes: int | None = None
+
+
+WEIGHTS: Registry[WeightsSpec] = Registry("weights")
+WEIGHTS.add(
+    "vgg19",
+    WeightsSpec(
+        name="vgg19",
+        filename="vgg19-dcbb9e9d.pth",
+        url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+        sha256="dcbb9e9d",
+        used_by="FOMM-family perceptual loss (torchvision ImageNet VGG19)",
+        size_bytes=574673361,
+    ),
+)
+
+
+def weights_dir() -> Path:
+    """The weights directory: ``$TALKING_HEADS_WEIGHTS`` or ``data/weights``."""
+    return Path(os.environ.get(WEIGHTS_ENV, DEFAULT_WEIGHTS_DIR))
+
+
+def unverified_allowed() -> bool:
+    """Whether the explicit opt-in to skip checksum verification is set."""
+    return os.environ.get(ALLOW_UNVERIFIED_ENV, "").lower() in {"1", "true", "yes"}
+
+
+def verify_sha256(path: Path, expected: str) -> str:
+    """Check ``path`` against a full sha256 or a published prefix; return the full digest."""
+    actual = sha256_file(path)
+    if not actual.startswith(expected.lower()):
+        message = f"{path}: sha256 {actual} does not match the expected {expected}"
+        if unverified_allowed():
+            import warnings
+
+            warnings.warn(f"UNVERIFIED WEIGHTS ({ALLOW_UNVERIFIED_ENV} is set): {message}",
+                          stacklevel=2)
+        else:
+            raise ChecksumMismatchError(message)
+    return actual
+
+
+def resolve(name: str) -> Path:
+    """Path of the registered weights ``name``, verified; a clear error when absent."""
+    spec = WEIGHTS.get(name)
+    path = weights_dir() / spec.filename
+    if not path.is_file():
+        raise MissingWeightsError(
+            f"pretrained weights {spec.filename!r} ({spec.used_by}) not found at {path}. "
+            f"Download it from {spec.url} and place it in {weights_dir()}/ "
+            f"(set ${WEIGHTS_ENV} to use another directory)."
+        )
+    verify_sha256(path, spec.sha256)
+    return path
+
+
+def load_state_dict(path: Path | str, *, sha256: str | None = None) -> dict[str, Any]:
+    """Load a state dict with ``torch.load(weights_only=True)``, checking ``sha256`` first."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingWeightsError(f"weights file not found: {path}")
+    if sha256 is not None:
+        verify_sha256(path, sha256)
+    return torch.load(path, map_location="cpu", weights_only=True)

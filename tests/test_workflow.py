@@ -1,0 +1,129 @@
+"""The demo DAG end to end: outputs, idempotence, targeted re-runs, DVC round trip, lint."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import PROJECT_ROOT, copy_project, git
+
+pytestmark = pytest.mark.integration
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run Snakemake in ``workdir`` (2 cores, like CI)."""
+    result = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir,
+                            capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {args} failed:\n{result.stdout[-4000:]}\n"
+                             f"{result.stderr[-6000:]}")
+    return result
+
+
+def planned_jobs(dry_run_output: str) -> dict[str, int]:
+    """Rule → job count from a dry run's job-stats table."""
+    jobs: dict[str, int] = {}
+    in_table = False
+    for line in dry_run_output.splitlines():
+        if line.startswith("job ") and "count" in line:
+            in_table = True
+            continue
+        if in_table:
+            match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+            if match and match.group(1) != "total":
+                jobs[match.group(1)] = int(match.group(2))
+            elif line.strip().startswith("total"):
+                break
+    return jobs
+
+
+def nothing_to_do(result: subprocess.CompletedProcess) -> bool:
+    return "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scratch copy of the project after one full ``snakemake`` demo run."""
+    base = tmp_path_factory.mktemp("demo")
+    project = copy_project(base / "project")
+    remote = base / "dvc-remote"
+    subprocess.run(["dvc", "remote", "modify", "--local", "local", "url", str(remote)],
+                   cwd=project, check=True)
+    snakemake(project)
+    return project
+
+
+def test_demo_report_has_survey_rows_and_our_row(demo_run: Path) -> None:
+    table = pd.read_csv(demo_run / "results/report/table2.csv")
+    survey = pd.read_csv(PROJECT_ROOT / "src/talking_heads/report/survey/table2_video_driven.csv")
+    assert len(table) == len(survey) + 1 == 9
+    ours = table.iloc[-1]
+    assert "FOMM" in ours["method"] and ours["data"] == "demo"
+    assert "model.ckpt" in str(ours["checkpoint"])
+    metrics = pd.read_json(demo_run / "results/metrics/fomm_demo/reconstruction.json",
+                           typ="series")
+    assert ours["l1"] == pytest.approx(metrics["summary"]["l1"], rel=1e-3)
+    assert 0 < ours["l1"] < 1 and 0 < ours["ssim"] <= 1
+    figure = demo_run / "results/report/figures/comparison.png"
+    assert figure.stat().st_size > 10_000
+    markdown = (demo_run / "results/report/table2.md").read_text()
+    assert "demo" in markdown and "DaGAN++" in markdown
+
+
+def test_bad_input_skipped_with_reason(demo_run: Path) -> None:
+    manifest = pd.read_parquet(demo_run / "results/preprocessed/demo/fomm/manifest.parquet")
+    bikes = manifest[manifest["clip_id"] == "bikes"].iloc[0]
+    assert bikes["status"] == "skipped"
+    assert "no face" in bikes["reason"]
+    assert (manifest.loc[manifest["clip_id"] == "carphone", "status"] == "ok").all()
+
+
+def test_second_run_does_nothing(demo_run: Path) -> None:
+    assert nothing_to_do(snakemake(demo_run, "-n"))
+
+
+def test_deleting_an_intermediate_reruns_only_its_dependents(demo_run: Path) -> None:
+    (demo_run / "results/metrics/fomm_demo/reconstruction.json").unlink()
+    plan = planned_jobs(snakemake(demo_run, "-n").stdout)
+    assert set(plan) == {"score", "table_row", "table2", "dvc_track", "all"}
+    model = demo_run / "results/models/fomm_demo/model.ckpt"
+    before = model.stat().st_mtime_ns
+    snakemake(demo_run)
+    assert model.stat().st_mtime_ns == before
+    assert nothing_to_do(snakemake(demo_run, "-n"))
+
+
+def test_fresh_clone_dvc_pull_has_nothing_to_do(demo_run: Path, tmp_path: Path) -> None:
+    records = sorted(str(p.relative_to(demo_run)) for p in demo_run.glob("**/*.dvc")
+                     if ".dvc/" not in str(p))
+    assert "results/models.dvc" in records and "data/demo.dvc" in records
+    git(demo_run, "add", "-A")
+    git(demo_run, "commit", "-q", "-m", "track demo artifacts")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(demo_run), str(clone))
+    remote = subprocess.run(["dvc", "remote", "list", "--local"], cwd=demo_run,
+                            capture_output=True, text=True, check=True).stdout.split()[1]
+    subprocess.run(["dvc", "remote", "modify", "--local", "local", "url", remote], cwd=clone,
+                   check=True)
+    assert not (clone / "results/models/fomm_demo/model.ckpt").exists()
+    subprocess.run(["dvc", "pull", "--quiet"], cwd=clone, check=True)
+    assert (clone / "results/models/fomm_demo/model.ckpt").is_file()
+    assert nothing_to_do(snakemake(clone, "-n"))
+
+
+def test_lint_and_format(tmp_path: Path) -> None:
+    lint = subprocess.run([*SNAKEMAKE, "--lint"], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert "Lints for" not in lint.stdout
+    snakefmt = shutil.which("snakefmt") or str(Path(sys.executable).parent / "snakefmt")
+    fmt = subprocess.run([snakefmt, "--check", "Snakefile", "workflow/"], cwd=PROJECT_ROOT,
+                         capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stderr

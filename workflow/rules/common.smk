@@ -1,0 +1,202 @@
+# Config validation and every input/params function of the workflow (rules hold no logic).
+import hashlib
+from pathlib import Path
+
+from snakemake.utils import validate
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+HYDRA_CONFIG_DIR = Path("configs")
+
+
+def dataset_root(dataset):
+    """Root folder of a dataset (its manifest lies there)."""
+    return f"data/{dataset}"
+
+
+def dataset_manifest(wildcards):
+    """Manifest of the dataset a preprocessing shard reads."""
+    return f"{dataset_root(wildcards.dataset)}/manifest.parquet"
+
+
+def shard_ids(dataset):
+    """Zero-padded shard ids of a dataset (static: no checkpoint needed)."""
+    return [f"{i:03d}" for i in range(config["datasets"][dataset]["num_shards"])]
+
+
+def shard_dirs(dataset, recipe):
+    """All preprocessed shard folders of a dataset under a recipe."""
+    return [f"results/preprocessed/{dataset}/{recipe}/shard-{s}" for s in shard_ids(dataset)]
+
+
+def shard_dirs_of(wildcards):
+    """Shard folders to merge for the ``{dataset}/{recipe}`` wildcards."""
+    return shard_dirs(wildcards.dataset, wildcards.recipe)
+
+
+def num_shards(wildcards):
+    return config["datasets"][wildcards.dataset]["num_shards"]
+
+
+def recipe_params(wildcards):
+    """Recipe parameters from config as repeated ``--param key=value`` options."""
+    params = config["preprocess"].get(wildcards.recipe, {})
+    return " ".join(f"--param {key}={value}" for key, value in sorted(params.items()))
+
+
+def method_of(experiment):
+    """The method name whose config names this experiment."""
+    for method, spec in config["methods"].items():
+        if spec["experiment"] == experiment:
+            return method
+    raise ValueError(f"no method in config uses experiment {experiment!r}")
+
+
+def method_name(wildcards):
+    """Method of the ``{experiment}`` wildcard."""
+    return method_of(wildcards.experiment)
+
+
+def method_spec(wildcards):
+    return config["methods"][method_of(wildcards.experiment)]
+
+
+def training_inputs(wildcards):
+    """Preprocessed shards an experiment trains on."""
+    spec = method_spec(wildcards)
+    return {
+        "manifest": f"results/preprocessed/{spec['dataset']}/{spec['recipe']}/manifest.parquet",
+        "shards": shard_dirs(spec["dataset"], spec["recipe"]),
+    }
+
+
+def training_shards_dir(wildcards):
+    spec = method_spec(wildcards)
+    return f"results/preprocessed/{spec['dataset']}/{spec['recipe']}"
+
+
+def hydra_config_digest(wildcards):
+    """Digest of every Hydra config file: edits to them re-run training (a params trigger)."""
+    digest = hashlib.sha256()
+    for path in sorted(HYDRA_CONFIG_DIR.rglob("*.yaml")):
+        if "workflow" not in path.parts:
+            digest.update(path.as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def evaluation_shards(wildcards):
+    ev = config["evaluation"]
+    return shard_dirs(ev["dataset"], ev["recipe"])
+
+
+def evaluation_reference(wildcards):
+    """Clips folders of the evaluation shards (the reconstruction ground truth)."""
+    return [f"{d}/clips" for d in evaluation_shards(wildcards)]
+
+
+def split_option(wildcards):
+    split = config["evaluation"].get("split")
+    return f"--split {split}" if split else ""
+
+
+def animation_inputs(wildcards):
+    """Source portrait crop and driving clip crop for the comparison animation."""
+    ev = config["evaluation"]
+    shard = shard_dirs(ev["dataset"], ev["recipe"])[0]
+    return {
+        "ckpt": f"results/models/{wildcards.experiment}/model.ckpt",
+        "shard": shard,
+    }
+
+
+def relative_flag(wildcards):
+    return "--relative" if config["animation"]["relative"] else "--absolute"
+
+
+def adapt_scale_flag(wildcards):
+    return "--adapt-scale" if config["animation"]["adapt_scale"] else "--no-adapt-scale"
+
+
+def experiments():
+    return [spec["experiment"] for spec in config["methods"].values()]
+
+
+def row_method_name(wildcards):
+    from talking_heads.models import METHODS
+
+    return METHODS.get(method_of(wildcards.experiment)).survey_name
+
+
+def row_resolution(wildcards):
+    return method_spec(wildcards)["resolution"]
+
+
+def animation_name():
+    anim = config["animation"]
+    return f"{anim['source_clip']}__{anim['driving_clip']}"
+
+
+def table_rows(wildcards):
+    return [f"results/report/rows/{e}.json" for e in experiments()]
+
+
+def table_row_options(wildcards, input):
+    return " ".join(f"--row {row}" for row in input.rows)
+
+
+def figure_inputs(wildcards):
+    ev = config["evaluation"]
+    return {
+        "shard": shard_dirs(ev["dataset"], ev["recipe"])[0],
+        "videos": [
+            f"results/generated/{e}/animation/{animation_name()}.mp4" for e in experiments()
+        ],
+    }
+
+
+def figure_generated_options(wildcards, input):
+    return " ".join(
+        f"--generated '{row_label(e)}={video}'" for e, video in zip(experiments(), input.videos)
+    )
+
+
+def row_label(experiment):
+    from talking_heads.models import METHODS
+
+    return f"{METHODS.get(method_of(experiment)).survey_name} ({experiment})"
+
+
+def report_outputs():
+    return [
+        "results/report/table2.md",
+        "results/report/table2.csv",
+        "results/report/figures/comparison.png",
+    ]
+
+
+def dvc_tracked_dirs():
+    """Artifact folders put under DVC by the last rule (one .dvc file each)."""
+    roots = [dataset_root(d) for d in config["datasets"]]
+    return roots + [
+        "results/preprocessed",
+        "results/models",
+        "results/generated",
+        "results/metrics",
+        "results/report",
+    ]
+
+
+def dvc_files():
+    return [f"{path}.dvc" for path in dvc_tracked_dirs()]
+
+
+def dvc_push_option(wildcards):
+    return "--push" if config["dvc"]["push"] else "--no-push"
+
+
+def final_outputs():
+    """The default targets: the report, and the DVC records when tracking is on."""
+    targets = report_outputs()
+    if config["dvc"]["track"]:
+        targets += dvc_files()
+    return targets

@@ -1,0 +1,73 @@
+# Report: the survey's Table 2 with our rows beside it, and the comparison figure.
+
+
+rule table_row:
+    input:
+        metrics="results/metrics/{experiment}/reconstruction.json",
+        ckpt="results/models/{experiment}/model.ckpt",
+    output:
+        "results/report/rows/{experiment}.json",
+    log:
+        "logs/report/rows/{experiment}.log",
+    benchmark:
+        "benchmarks/report/rows/{experiment}.tsv"
+    localrule: True
+    params:
+        method=row_method_name,
+        data=config["report"]["data_label"],
+        protocol=config["evaluation"]["protocol"],
+        resolution=row_resolution,
+    shell:
+        "talking-heads report row --out {output} --method '{params.method}'"
+        " --metrics {input.metrics} --data {params.data} --protocol {params.protocol}"
+        " --checkpoint {input.ckpt} --resolution {params.resolution} > {log} 2>&1"
+
+
+rule table2:
+    input:
+        rows=table_rows,
+    output:
+        md=report(
+            "results/report/table2.md",
+            caption="../report/table2.rst",
+            category="Tables",
+        ),
+        csv=report(
+            "results/report/table2.csv",
+            caption="../report/table2.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/report/table2.log",
+    benchmark:
+        "benchmarks/report/table2.tsv"
+    localrule: True
+    params:
+        rows=table_row_options,
+    shell:
+        "talking-heads report table2 {params.rows} --out-dir results/report > {log} 2>&1"
+
+
+rule comparison_figure:
+    input:
+        unpack(figure_inputs),
+    output:
+        report(
+            "results/report/figures/comparison.png",
+            caption="../report/comparison.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/report/comparison_figure.log",
+    benchmark:
+        "benchmarks/report/comparison_figure.tsv"
+    localrule: True
+    params:
+        generated=figure_generated_options,
+        source_clip=config["animation"]["source_clip"],
+        driving_clip=config["animation"]["driving_clip"],
+        num_frames=config["report"]["figure_frames"],
+    shell:
+        "talking-heads report figure --source {input.shard}/clips/{params.source_clip}.png"
+        " --driving {input.shard}/clips/{params.driving_clip}.mp4 {params.generated}"
+        " --num-frames {params.num_frames} --out {output} > {log} 2>&1"
