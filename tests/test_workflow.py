@@ -19,11 +19,13 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run Snakemake in ``workdir`` (2 cores, like CI)."""
-    result = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {args} failed:\n{result.stdout[-4000:]}\n"
-                             f"{result.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake {args} failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+        )
     return result
 
 
@@ -54,8 +56,9 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("demo")
     project = copy_project(base / "project")
     remote = base / "dvc-remote"
-    subprocess.run(["dvc", "remote", "modify", "--local", "local", "url", str(remote)],
-                   cwd=project, check=True)
+    subprocess.run(
+        ["dvc", "remote", "modify", "--local", "local", "url", str(remote)], cwd=project, check=True
+    )
     snakemake(project)
     return project
 
@@ -67,8 +70,7 @@ def test_demo_report_has_survey_rows_and_our_row(demo_run: Path) -> None:
     ours = table.iloc[-1]
     assert "FOMM" in ours["method"] and ours["data"] == "demo"
     assert "model.ckpt" in str(ours["checkpoint"])
-    metrics = pd.read_json(demo_run / "results/metrics/fomm_demo/reconstruction.json",
-                           typ="series")
+    metrics = pd.read_json(demo_run / "results/metrics/fomm_demo/reconstruction.json", typ="series")
     assert ours["l1"] == pytest.approx(metrics["summary"]["l1"], rel=1e-3)
     assert 0 < ours["l1"] < 1 and 0 < ours["ssim"] <= 1
     figure = demo_run / "results/report/figures/comparison.png"
@@ -101,17 +103,24 @@ def test_deleting_an_intermediate_reruns_only_its_dependents(demo_run: Path) -> 
 
 
 def test_fresh_clone_dvc_pull_has_nothing_to_do(demo_run: Path, tmp_path: Path) -> None:
-    records = sorted(str(p.relative_to(demo_run)) for p in demo_run.glob("**/*.dvc")
-                     if ".dvc/" not in str(p))
+    records = sorted(
+        str(p.relative_to(demo_run)) for p in demo_run.glob("**/*.dvc") if ".dvc/" not in str(p)
+    )
     assert "results/models.dvc" in records and "data/demo.dvc" in records
     git(demo_run, "add", "-A")
     git(demo_run, "commit", "-q", "-m", "track demo artifacts")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(demo_run), str(clone))
-    remote = subprocess.run(["dvc", "remote", "list", "--local"], cwd=demo_run,
-                            capture_output=True, text=True, check=True).stdout.split()[1]
-    subprocess.run(["dvc", "remote", "modify", "--local", "local", "url", remote], cwd=clone,
-                   check=True)
+    remote = subprocess.run(
+        ["dvc", "remote", "list", "--local"],
+        cwd=demo_run,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[1]
+    subprocess.run(
+        ["dvc", "remote", "modify", "--local", "local", "url", remote], cwd=clone, check=True
+    )
     assert not (clone / "results/models/fomm_demo/model.ckpt").exists()
     subprocess.run(["dvc", "pull", "--quiet"], cwd=clone, check=True)
     assert (clone / "results/models/fomm_demo/model.ckpt").is_file()
@@ -119,11 +128,14 @@ def test_fresh_clone_dvc_pull_has_nothing_to_do(demo_run: Path, tmp_path: Path) 
 
 
 def test_lint_and_format(tmp_path: Path) -> None:
-    lint = subprocess.run([*SNAKEMAKE, "--lint"], cwd=PROJECT_ROOT, capture_output=True,
-                          text=True)
+    lint = subprocess.run([*SNAKEMAKE, "--lint"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert "Lints for" not in lint.stdout
     snakefmt = shutil.which("snakefmt") or str(Path(sys.executable).parent / "snakefmt")
-    fmt = subprocess.run([snakefmt, "--check", "Snakefile", "workflow/"], cwd=PROJECT_ROOT,
-                         capture_output=True, text=True)
+    fmt = subprocess.run(
+        [snakefmt, "--check", "Snakefile", "workflow/"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert fmt.returncode == 0, fmt.stderr

@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -96,51 +95,53 @@ def _cmd_animate(args: argparse.Namespace) -> None:
     from talking_heads.inference.run import animate_files
 
     stats = animate_files(
-        args.method, args.checkpoint, args.source, args.driving, args.out,
-        relative=args.relative, adapt_scale=args.adapt_scale,
-        batch_size=args.batch_size, device=args.device,
+        args.method,
+        args.checkpoint,
+        args.source,
+        args.driving,
+        args.out,
+        relative=args.relative,
+        adapt_scale=args.adapt_scale,
+        batch_size=args.batch_size,
+        device=args.device,
     )
-    print(f"{stats['frames']} frames, {stats['frames_per_second']:.1f} frames/s on "
-          f"{stats['device']} -> {args.out}")
+    print(
+        f"{stats['frames']} frames, {stats['frames_per_second']:.1f} frames/s on "
+        f"{stats['device']} -> {args.out}"
+    )
 
 
 def _cmd_reconstruct(args: argparse.Namespace) -> None:
     from talking_heads.inference.run import reconstruct_clips
 
     summary = reconstruct_clips(
-        args.method, args.checkpoint, args.shards, args.out,
-        split=args.split, batch_size=args.batch_size, device=args.device,
+        args.method,
+        args.checkpoint,
+        args.shards,
+        args.out,
+        split=args.split,
+        batch_size=args.batch_size,
+        device=args.device,
     )
     print(f"{len(summary['clips'])} clips, {summary['frames_per_second']:.1f} frames/s")
 
 
-def _single_reference(references: list[Path], scratch: Path) -> Path:
-    """One reference path; several folders of videos are joined through symlinks."""
-    if len(references) == 1:
-        return references[0]
-    for folder in references:
-        for video in sorted(folder.iterdir()):
-            link = scratch / video.name
-            if link.exists():
-                raise ValueError(f"{video.name} occurs in more than one reference folder")
-            link.symlink_to(video.resolve())
-    return scratch
-
-
 def _cmd_score(args: argparse.Namespace) -> None:
     from talking_heads.inference.run import pick_device
-    from talking_heads.metrics.score import score
-    from talking_heads.utils.atomic import atomic_write_json
+    from talking_heads.metrics.score import score, write_score
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    with tempfile.TemporaryDirectory() as scratch:
-        reference = _single_reference(args.reference, Path(scratch))
-        result = score(metrics, args.generated, reference, device=pick_device(args.device),
-                       batch_size=args.batch_size)
-    result["inputs"]["reference"] = [str(r) for r in args.reference]
+    reference = args.reference[0] if len(args.reference) == 1 else args.reference
+    result = score(
+        metrics,
+        args.generated,
+        reference,
+        device=pick_device(args.device),
+        batch_size=args.batch_size,
+    )
     if args.protocol:
         result["protocol"] = args.protocol
-    atomic_write_json(args.out, result)
+    write_score(args.out, result)
     print(json.dumps(result["summary"]))
 
 
@@ -164,8 +165,12 @@ def _cmd_report_figure(args: argparse.Namespace) -> None:
 
     generated = dict(item.split("=", 1) for item in args.generated)
     out = comparison_figure(
-        args.source, args.driving, {k: Path(v) for k, v in generated.items()}, args.out,
-        num_frames=args.num_frames, title=args.title,
+        args.source,
+        args.driving,
+        {k: Path(v) for k, v in generated.items()},
+        args.out,
+        num_frames=args.num_frames,
+        title=args.title,
     )
     print(out)
 
@@ -173,10 +178,17 @@ def _cmd_report_figure(args: argparse.Namespace) -> None:
 def _cmd_row_spec(args: argparse.Namespace) -> None:
     from talking_heads.utils.atomic import atomic_write_json
 
-    atomic_write_json(args.out, {
-        "method": args.method, "metrics_json": str(args.metrics), "data": args.data,
-        "protocol": args.protocol, "checkpoint": args.checkpoint, "resolution": args.resolution,
-    })
+    atomic_write_json(
+        args.out,
+        {
+            "method": args.method,
+            "metrics_json": str(args.metrics),
+            "data": args.data,
+            "protocol": args.protocol,
+            "checkpoint": args.checkpoint,
+            "resolution": args.resolution,
+        },
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,15 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="the embedded demo corpus").add_subparsers(
-        dest="demo_command", required=True)
+        dest="demo_command", required=True
+    )
     p = demo.add_parser("build", help="build data/demo from media shipped by PyPI packages")
     p.add_argument("--out", type=Path, default=Path("data/demo"))
     p.set_defaults(func=_cmd_demo_build)
 
     datasets = sub.add_parser("datasets", help="dataset registry").add_subparsers(
-        dest="datasets_command", required=True)
+        dest="datasets_command", required=True
+    )
     datasets.add_parser("list", help="list registered datasets").set_defaults(
-        func=_cmd_datasets_list)
+        func=_cmd_datasets_list
+    )
     p = datasets.add_parser("prepare", help="build or download a dataset and its manifest")
     p.add_argument("name")
     p.add_argument("--root", type=Path, default=None, help="default: data/<name>")
@@ -205,9 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_list_registry)
 
     weights = sub.add_parser("weights", help="pretrained weights").add_subparsers(
-        dest="weights_command", required=True)
+        dest="weights_command", required=True
+    )
     weights.add_parser("list", help="file, presence, sha256 and URL of each weight").set_defaults(
-        func=_cmd_weights_list)
+        func=_cmd_weights_list
+    )
 
     p = sub.add_parser("preprocess", help="run a preprocessing recipe on one shard")
     p.add_argument("--manifest", type=Path, required=True, help="dataset manifest (parquet)")
@@ -215,12 +232,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=int, default=0)
     p.add_argument("--num-shards", type=int, default=1)
     p.add_argument("--out", type=Path, required=True, help="shard output directory")
-    p.add_argument("--param", type=_parse_param, action="append", metavar="KEY=VALUE",
-                   help="recipe parameter (repeatable)")
+    p.add_argument(
+        "--param",
+        type=_parse_param,
+        action="append",
+        metavar="KEY=VALUE",
+        help="recipe parameter (repeatable)",
+    )
     p.set_defaults(func=_cmd_preprocess)
 
     manifest = sub.add_parser("manifest", help="manifest tools").add_subparsers(
-        dest="manifest_command", required=True)
+        dest="manifest_command", required=True
+    )
     p = manifest.add_parser("merge", help="merge shard manifests into one table + summary")
     p.add_argument("shards", type=Path, nargs="+", help="shard directories")
     p.add_argument("--out", type=Path, required=True)
@@ -233,11 +256,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", type=Path, required=True)
     p.add_argument("--driving", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True, help=".mp4 file or a directory for PNGs")
-    p.add_argument("--relative", dest="relative", action="store_true", default=True,
-                   help="relative motion (default)")
+    p.add_argument(
+        "--relative",
+        dest="relative",
+        action="store_true",
+        default=True,
+        help="relative motion (default)",
+    )
     p.add_argument("--absolute", dest="relative", action="store_false", help="absolute motion")
-    p.add_argument("--adapt-scale", action=argparse.BooleanOptionalAction, default=True,
-                   help="adapt the motion scale by convex-hull area (relative mode)")
+    p.add_argument(
+        "--adapt-scale",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="adapt the motion scale by convex-hull area (relative mode)",
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=_cmd_animate)
@@ -255,8 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score generated videos against references")
     p.add_argument("--metrics", default="l1,psnr,ssim")
     p.add_argument("--generated", type=Path, required=True)
-    p.add_argument("--reference", type=Path, nargs="+", required=True,
-                   help="reference video, frame folder or folder(s) of videos matched by name")
+    p.add_argument(
+        "--reference",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="reference video, frame folder or folder(s) of videos matched by name",
+    )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--protocol", default=None, help="protocol label stored in the JSON")
     p.add_argument("--batch-size", type=int, default=32)
@@ -264,14 +301,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_score)
 
     dvc = sub.add_parser("dvc", help="DVC tracking").add_subparsers(
-        dest="dvc_command", required=True)
+        dest="dvc_command", required=True
+    )
     p = dvc.add_parser("track", help="dvc add artifact folders (one .dvc each) and push")
     p.add_argument("paths", type=Path, nargs="+")
     p.add_argument("--push", action=argparse.BooleanOptionalAction, default=True)
     p.set_defaults(func=_cmd_dvc_track)
 
     report = sub.add_parser("report", help="tables and figures").add_subparsers(
-        dest="report_command", required=True)
+        dest="report_command", required=True
+    )
     p = report.add_parser("row", help="describe one of our table rows (JSON)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--method", required=True)

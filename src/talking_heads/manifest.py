@@ -88,7 +88,8 @@ def merge_shard_manifests(
         "items": len(merged),
         "by_status": {k: int(v) for k, v in merged["status"].value_counts().items()},
         "by_reason": {
-            k: int(v) for k, v in merged.loc[merged["status"] != "ok", "reason"].value_counts().items()
+            k: int(v)
+            for k, v in merged.loc[merged["status"] != "ok", "reason"].value_counts().items()
         },
         "shards": [Path(s).name for s in shard_dirs],
     }

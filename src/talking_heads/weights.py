@@ -77,8 +77,9 @@ def verify_sha256(path: Path, expected: str) -> str:
         if unverified_allowed():
             import warnings
 
-            warnings.warn(f"UNVERIFIED WEIGHTS ({ALLOW_UNVERIFIED_ENV} is set): {message}",
-                          stacklevel=2)
+            warnings.warn(
+                f"UNVERIFIED WEIGHTS ({ALLOW_UNVERIFIED_ENV} is set): {message}", stacklevel=2
+            )
         else:
             raise ChecksumMismatchError(message)
     return actual

@@ -95,8 +95,13 @@ def animate_files(
         "relative": relative,
         "adapt_scale": adapt_scale,
     }
-    log.info("animated %d frames in %.2f s (%.1f frames/s) on %s", stats["frames"], seconds,
-             stats["frames_per_second"], device)
+    log.info(
+        "animated %d frames in %.2f s (%.1f frames/s) on %s",
+        stats["frames"],
+        seconds,
+        stats["frames_per_second"],
+        device,
+    )
     return stats
 
 
@@ -135,7 +140,9 @@ def reconstruct_clips(
             total_seconds += time.perf_counter() - start
             total_frames += video.shape[0]
             write_video(out_dir / f"{row.clip_id}.mp4", to_frames(generated), fps, crf=0)
-            clips.append({"clip_id": row.clip_id, "frames": int(video.shape[0]), "shard": shard.name})
+            clips.append(
+                {"clip_id": row.clip_id, "frames": int(video.shape[0]), "shard": shard.name}
+            )
     if not clips:
         raise RuntimeError(f"no usable clips in {[str(d) for d in clip_dirs]} (split={split})")
     summary = {

@@ -84,7 +84,10 @@ class FramePairDataset(Dataset):
         pair = frames.permute(0, 3, 1, 2).float().div(255.0)
         if pair.shape[-1] != self.resolution or pair.shape[-2] != self.resolution:
             pair = torch.nn.functional.interpolate(
-                pair, size=(self.resolution,) * 2, mode="bilinear", antialias=True,
+                pair,
+                size=(self.resolution,) * 2,
+                mode="bilinear",
+                antialias=True,
                 align_corners=False,
             )
         if self.augment:
@@ -132,22 +135,33 @@ class FramePairDataModule(pl.LightningDataModule):
         train_clips = load_clip_table(hp.shards_dir, hp.train_split)
         val_clips = load_clip_table(hp.shards_dir, hp.val_split)
         self.train_set = FramePairDataset(
-            train_clips, hp.resolution, num_repeats=hp.num_repeats, augment=hp.augment,
+            train_clips,
+            hp.resolution,
+            num_repeats=hp.num_repeats,
+            augment=hp.augment,
             id_sampling=hp.id_sampling,
         )
         # validation pairs are fixed (seeded) and not augmented
         self.val_set = FramePairDataset(
-            val_clips, hp.resolution, num_repeats=max(1, hp.val_pairs // max(1, len(val_clips))),
-            augment=False, id_sampling=False, seed=0,
+            val_clips,
+            hp.resolution,
+            num_repeats=max(1, hp.val_pairs // max(1, len(val_clips))),
+            augment=False,
+            id_sampling=False,
+            seed=0,
         )
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(
-            self.train_set, batch_size=self.hparams.batch_size, shuffle=True, drop_last=True,
+            self.train_set,
+            batch_size=self.hparams.batch_size,
+            shuffle=True,
+            drop_last=True,
             num_workers=self.hparams.num_workers,
             persistent_workers=self.hparams.num_workers > 0,
         )
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=self.hparams.batch_size,
-                          num_workers=self.hparams.num_workers)
+        return DataLoader(
+            self.val_set, batch_size=self.hparams.batch_size, num_workers=self.hparams.num_workers
+        )

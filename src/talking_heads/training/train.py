@@ -81,8 +81,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     model = hydra.utils.instantiate(cfg.model)
     callbacks = _instantiate_dict(cfg.get("callbacks"))
     loggers = _instantiate_dict(cfg.get("logger"))
-    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks,
-                                                  logger=loggers or False)
+    trainer: pl.Trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False
+    )
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)

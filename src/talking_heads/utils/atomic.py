@@ -44,11 +44,10 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (fsync'd before the rename)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
     return Path(path)
 
 
@@ -59,4 +58,6 @@ def atomic_write_text(path: Path | str, text: str) -> Path:
 
 def atomic_write_json(path: Path | str, obj: Any, *, indent: int = 2) -> Path:
     """Write ``obj`` as JSON to ``path`` atomically; non-JSON scalars are stringified."""
-    return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=True, default=str) + "\n")
+    return atomic_write_text(
+        path, json.dumps(obj, indent=indent, sort_keys=True, default=str) + "\n"
+    )

@@ -106,15 +106,37 @@ def write_video(
     num, height, width, _ = frames.shape
     with atomic_path(path) as tmp:
         cmd = [
-            ffmpeg_exe(), "-y", "-loglevel", "error",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-            "-r", f"{fps:.6f}", "-i", "-",
+            ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{width}x{height}",
+            "-r",
+            f"{fps:.6f}",
+            "-i",
+            "-",
         ]
         if audio is not None:
             cmd += ["-i", str(audio), "-c:a", "aac", "-b:a", "128k", "-shortest"]
         cmd += [
-            "-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt", "yuv444p",
-            "-frames:v", str(num), "-f", "mp4", str(tmp),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "medium",
+            "-crf",
+            str(crf),
+            "-pix_fmt",
+            "yuv444p",
+            "-frames:v",
+            str(num),
+            "-f",
+            "mp4",
+            str(tmp),
         ]
         result = subprocess.run(cmd, input=frames.tobytes(), capture_output=True, check=False)
         if result.returncode != 0:
@@ -131,7 +153,9 @@ def probe_video(path: Path | str) -> dict:
     if "Invalid data" in info or "No such file" in info or "Stream #" not in info:
         raise ValueError(f"{path}: not a readable media file")
     facts: dict = {"has_audio": bool(re.search(r"Stream #.*Audio:", info))}
-    video = re.search(r"Stream #.*Video:.*?(\d{2,5})x(\d{2,5}).*?(?:([\d.]+) fps|([\d.]+) tbr)", info)
+    video = re.search(
+        r"Stream #.*Video:.*?(\d{2,5})x(\d{2,5}).*?(?:([\d.]+) fps|([\d.]+) tbr)", info
+    )
     if video:
         facts["width"], facts["height"] = int(video.group(1)), int(video.group(2))
         facts["fps"] = float(video.group(3) or video.group(4))
@@ -146,6 +170,6 @@ def probe_video(path: Path | str) -> dict:
 
         try:
             facts["num_frames"] = len(decord.VideoReader(str(path), num_threads=1))
-        except Exception:  # noqa: BLE001 - an undecodable stream is reported, not raised
+        except Exception:
             facts["num_frames"] = None
     return facts
