@@ -63,7 +63,12 @@ def checkpoint_step(path: Path) -> int:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit the configured model; return a summary (resume point, final step, metrics)."""
+    import warnings
+
     import pytorch_lightning as pl
+
+    # manual-optimisation methods checkpoint the post-step state, which is what resuming needs
+    warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
 
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)

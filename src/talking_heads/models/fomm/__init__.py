@@ -1,0 +1,1 @@
+"""First Order Motion Model (Siarohin et al., NeurIPS 2019)."""
