@@ -29,8 +29,10 @@ def experiment_params(name: str) -> tuple[dict, dict]:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "configs"), version_base="1.3"):
         cfg = compose("train.yaml", overrides=[f"experiment={name}"])
-    return (OmegaConf.to_container(cfg.model.model_params, resolve=True),
-            OmegaConf.to_container(cfg.model.train_params, resolve=True))
+    return (
+        OmegaConf.to_container(cfg.model.model_params, resolve=True),
+        OmegaConf.to_container(cfg.model.train_params, resolve=True),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,12 @@ def test_kp_detector_has_the_official_vox256_layout(vox_networks) -> None:
     kp_detector = vox_networks[0]
     state = kp_detector.state_dict()
     expected = _encoder_decoder_keys("predictor.", 5) | {
-        "kp.weight", "kp.bias", "jacobian.weight", "jacobian.bias", "down.weight"}
+        "kp.weight",
+        "kp.bias",
+        "jacobian.weight",
+        "jacobian.bias",
+        "down.weight",
+    }
     assert set(state) == expected and len(state) == 75
     assert state["kp.weight"].shape == (10, 35, 7, 7)
     assert state["jacobian.weight"].shape == (40, 35, 7, 7)
@@ -83,8 +90,9 @@ def test_heatmap_size_and_keypoints_in_range(vox_networks) -> None:
     kp_detector = vox_networks[0].eval()
     with torch.no_grad():
         out = kp_detector(torch.rand(2, 3, 256, 256))
-        heatmaps = kp_detector.kp(kp_detector.predictor(kp_detector.down(torch.rand(1, 3, 256,
-                                                                                      256))))
+        heatmaps = kp_detector.kp(
+            kp_detector.predictor(kp_detector.down(torch.rand(1, 3, 256, 256)))
+        )
     assert heatmaps.shape[-2:] == (58, 58)  # pad 0 on a 64² feature map
     assert out["value"].shape == (2, 10, 2) and out["jacobian"].shape == (2, 10, 2, 2)
     assert out["value"].abs().max() <= 1
@@ -102,7 +110,9 @@ def test_antialias_kernel_for_quarter_scale() -> None:
     image = torch.rand(1, 3, 256, 256)
     assert down(image).shape == (1, 3, 64, 64)
     flat = torch.full((1, 3, 32, 32), 0.3)
-    assert torch.allclose(AntiAliasInterpolation2d(3, 0.5)(flat)[..., 2:-2, 2:-2], flat[..., :12, :12])
+    assert torch.allclose(
+        AntiAliasInterpolation2d(3, 0.5)(flat)[..., 2:-2, 2:-2], flat[..., :12, :12]
+    )
 
 
 def test_kp2gaussian_peaks_at_the_keypoint() -> None:
@@ -128,8 +138,14 @@ def test_normalize_kp_relative_with_scale() -> None:
     kp_source = {"value": square * 0.5, "jacobian": torch.eye(2).expand(1, 4, 2, 2) * 2}
     kp_initial = {"value": square, "jacobian": torch.eye(2).expand(1, 4, 2, 2).clone()}
     kp_driving = {"value": square + 0.2, "jacobian": torch.eye(2).expand(1, 4, 2, 2) * 3}
-    out = normalize_kp(kp_source, kp_driving, kp_initial, adapt_movement_scale=True,
-                       use_relative_movement=True, use_relative_jacobian=True)
+    out = normalize_kp(
+        kp_source,
+        kp_driving,
+        kp_initial,
+        adapt_movement_scale=True,
+        use_relative_movement=True,
+        use_relative_jacobian=True,
+    )
     # hull areas 0.25 and 1 → scale 0.5; the source moves by 0.5 × 0.2
     torch.testing.assert_close(out["value"], square * 0.5 + 0.1)
     torch.testing.assert_close(out["jacobian"], torch.eye(2).expand(1, 4, 2, 2) * 6)
@@ -148,14 +164,20 @@ def test_training_steps_update_weights_with_finite_losses() -> None:
     before = copy.deepcopy(module.generator.state_dict())
     frames = torch.rand(8, 3, 64, 64)
     data = [{"source": frames[i], "driving": frames[7 - i]} for i in range(8)]
-    trainer = pl.Trainer(max_steps=2, accelerator="cpu", logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_steps=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(module, DataLoader(data, batch_size=4))
     assert trainer.global_step == 2
     losses = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
     assert {"train/perceptual", "train/equivariance_value", "train/equivariance_jacobian"} <= set(
-        losses)
+        losses
+    )
     assert all(np.isfinite(v) and v > 0 for v in losses.values())
     after = module.generator.state_dict()
     assert not torch.equal(before["final.weight"], after["final.weight"])
@@ -165,8 +187,7 @@ def test_training_steps_update_weights_with_finite_losses() -> None:
 def test_gan_losses_step_the_discriminator() -> None:
     model_params, train_params = experiment_params("fomm_demo")
     train_params["loss_weights"]["generator_gan"] = 1
-    module = FOMMLightning(model_params, train_params, perceptual_pretrained=False,
-                           resolution=64)
+    module = FOMMLightning(model_params, train_params, perceptual_pretrained=False, resolution=64)
     batch = {"source": torch.rand(2, 3, 64, 64), "driving": torch.rand(2, 3, 64, 64)}
     losses, generated = module.generator_losses(batch)
     assert {"gen_gan", "feature_matching"} <= set(losses)
@@ -177,12 +198,21 @@ def test_gan_losses_step_the_discriminator() -> None:
 def test_batched_animation_equals_per_frame_loop(tmp_path) -> None:
     torch.manual_seed(0)
     module = demo_module()
-    trainer = pl.Trainer(max_steps=1, accelerator="cpu", logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_steps=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     frames = torch.rand(4, 3, 64, 64)
-    trainer.fit(module, DataLoader([{"source": frames[i], "driving": frames[3 - i]}
-                                    for i in range(4)], batch_size=2))
+    trainer.fit(
+        module,
+        DataLoader(
+            [{"source": frames[i], "driving": frames[3 - i]} for i in range(4)], batch_size=2
+        ),
+    )
     path = tmp_path / "model.ckpt"
     trainer.save_checkpoint(path)
     animator = FOMMAnimator.from_checkpoint(path)
@@ -196,5 +226,8 @@ def test_batched_animation_equals_per_frame_loop(tmp_path) -> None:
     assert not torch.allclose(absolute, batched, atol=1e-6, rtol=0)
     reconstruction = animator.reconstruct(driving, batch_size=3)
     torch.testing.assert_close(
-        reconstruction, animator.animate(driving[0], driving, relative=False, batch_size=7),
-        atol=1e-5, rtol=0)
+        reconstruction,
+        animator.animate(driving[0], driving, relative=False, batch_size=7),
+        atol=1e-5,
+        rtol=0,
+    )

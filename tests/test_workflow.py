@@ -93,7 +93,8 @@ def test_second_run_does_nothing(demo_run: Path) -> None:
 
 def test_deleting_an_intermediate_reruns_only_its_dependents(demo_run: Path) -> None:
     (demo_run / "results/metrics/fomm_demo/reconstruction.json").unlink()
-    plan = planned_jobs(snakemake(demo_run, "-n").stdout)
+    dry_run = snakemake(demo_run, "-n")
+    plan = planned_jobs(dry_run.stdout + dry_run.stderr)
     assert set(plan) == {"score", "table_row", "table2", "dvc_track", "all"}
     model = demo_run / "results/models/fomm_demo/model.ckpt"
     before = model.stat().st_mtime_ns

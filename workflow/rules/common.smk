@@ -4,9 +4,16 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from talking_heads.tracking import restore_timestamps
+
 validate(config, schema="../schemas/config.schema.yaml")
 
 HYDRA_CONFIG_DIR = Path("configs")
+# modification times of the declared outputs, recorded with the DVC records; `dvc pull`
+# restores content but not timestamps, so they are put back here (only when DVC reports the
+# data identical to its records) before Snakemake compares them
+TIMESTAMPS = Path("results/timestamps.json")
+restore_timestamps(TIMESTAMPS)
 
 
 def dataset_root(dataset):
@@ -194,9 +201,31 @@ def dvc_push_option(wildcards):
     return "--push" if config["dvc"]["push"] else "--no-push"
 
 
+def artifact_outputs():
+    """Every declared output of the run (what the DVC records cover), in DAG order."""
+    ev = config["evaluation"]
+    targets = [f"{dataset_root(d)}/manifest.parquet" for d in config["datasets"]]
+    pairs = [(spec["dataset"], spec["recipe"]) for spec in config["methods"].values()]
+    for dataset, recipe in dict.fromkeys(pairs + [(ev["dataset"], ev["recipe"])]):
+        targets += shard_dirs(dataset, recipe)
+        targets += [
+            f"results/preprocessed/{dataset}/{recipe}/manifest.parquet",
+            f"results/preprocessed/{dataset}/{recipe}/summary.json",
+        ]
+    for experiment in experiments():
+        targets += [
+            f"results/models/{experiment}/model.ckpt",
+            f"results/generated/{experiment}/reconstruction",
+            f"results/generated/{experiment}/animation/{animation_name()}.mp4",
+            f"results/metrics/{experiment}/reconstruction.json",
+            f"results/report/rows/{experiment}.json",
+        ]
+    return targets + report_outputs()
+
+
 def final_outputs():
-    """The default targets: the report, and the DVC records when tracking is on."""
-    targets = report_outputs()
+    """The default targets: every artifact, and the DVC records when tracking is on."""
+    targets = artifact_outputs()
     if config["dvc"]["track"]:
-        targets += dvc_files()
+        targets += dvc_files() + [TIMESTAMPS]
     return targets

@@ -48,8 +48,13 @@ def load_vgg19(perceptual_pretrained: bool | str | Path) -> Vgg19:
 class FOMMLightning(pl.LightningModule):
     """FOMM: keypoint detector + occlusion-aware generator (+ discriminator) trained jointly."""
 
-    def __init__(self, model_params: dict, train_params: dict,
-                 perceptual_pretrained: bool | str = False, resolution: int = 256) -> None:
+    def __init__(
+        self,
+        model_params: dict,
+        train_params: dict,
+        perceptual_pretrained: bool | str = False,
+        resolution: int = 256,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
@@ -59,8 +64,9 @@ class FOMMLightning(pl.LightningModule):
         self.pyramid = ImagePyramide(self.scales, self.generator.num_channels)
         # the frozen VGG is kept out of the module tree: it is not part of FOMM's weights
         # and would add 80 MB to every checkpoint
-        self._vgg = [load_vgg19(perceptual_pretrained)] if sum(
-            self.loss_weights["perceptual"]) else []
+        self._vgg = (
+            [load_vgg19(perceptual_pretrained)] if sum(self.loss_weights["perceptual"]) else []
+        )
 
     @property
     def vgg(self) -> Vgg19 | None:
@@ -72,8 +78,9 @@ class FOMMLightning(pl.LightningModule):
         return self._vgg[0]
 
     # -- losses ---------------------------------------------------------------------------
-    def generator_losses(self, batch: dict[str, torch.Tensor]
-                         ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    def generator_losses(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Upstream's GeneratorFullModel.forward."""
         source, driving = batch["source"], batch["driving"]
         kp_source = self.kp_detector(source)
@@ -98,38 +105,51 @@ class FOMMLightning(pl.LightningModule):
             maps_real = self.discriminator(real, kp=detach_kp(kp_driving))
             total = 0.0
             for scale in self.discriminator.scales:
-                total = total + weights["generator_gan"] * (
-                    (1 - maps_fake[f"prediction_map_{scale}"]) ** 2).mean()
+                total = (
+                    total
+                    + weights["generator_gan"]
+                    * ((1 - maps_fake[f"prediction_map_{scale}"]) ** 2).mean()
+                )
             losses["gen_gan"] = total
             if sum(weights["feature_matching"]) != 0:
                 total = 0.0
                 for scale in self.discriminator.scales:
-                    pairs = zip(maps_real[f"feature_maps_{scale}"],
-                                maps_fake[f"feature_maps_{scale}"], strict=True)
+                    pairs = zip(
+                        maps_real[f"feature_maps_{scale}"],
+                        maps_fake[f"feature_maps_{scale}"],
+                        strict=True,
+                    )
                     for i, (a, b) in enumerate(pairs):
                         if weights["feature_matching"][i]:
                             total = total + weights["feature_matching"][i] * torch.abs(a - b).mean()
                 losses["feature_matching"] = total
         if weights["equivariance_value"] + weights["equivariance_jacobian"] != 0:
-            transform = Transform(driving.shape[0], device=driving.device,
-                                  **self.hparams.train_params["transform_params"])
+            transform = Transform(
+                driving.shape[0],
+                device=driving.device,
+                **self.hparams.train_params["transform_params"],
+            )
             transformed_frame = transform.transform_frame(driving)
             transformed_kp = self.kp_detector(transformed_frame)
             if weights["equivariance_value"] != 0:
-                value = torch.abs(kp_driving["value"]
-                                  - transform.warp_coordinates(transformed_kp["value"])).mean()
+                value = torch.abs(
+                    kp_driving["value"] - transform.warp_coordinates(transformed_kp["value"])
+                ).mean()
                 losses["equivariance_value"] = weights["equivariance_value"] * value
             if weights["equivariance_jacobian"] != 0:
-                jacobian_transformed = torch.matmul(transform.jacobian(transformed_kp["value"]),
-                                                    transformed_kp["jacobian"])
+                jacobian_transformed = torch.matmul(
+                    transform.jacobian(transformed_kp["value"]), transformed_kp["jacobian"]
+                )
                 value = torch.matmul(torch.inverse(kp_driving["jacobian"]), jacobian_transformed)
                 eye = torch.eye(2, dtype=value.dtype, device=value.device).view(1, 1, 2, 2)
                 losses["equivariance_jacobian"] = (
-                    weights["equivariance_jacobian"] * torch.abs(eye - value).mean())
+                    weights["equivariance_jacobian"] * torch.abs(eye - value).mean()
+                )
         return losses, generated
 
-    def discriminator_losses(self, batch: dict[str, torch.Tensor],
-                             generated: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def discriminator_losses(
+        self, batch: dict[str, torch.Tensor], generated: dict[str, Any]
+    ) -> dict[str, torch.Tensor]:
         """Upstream's DiscriminatorFullModel.forward (LSGAN)."""
         real = self.pyramid(batch["driving"])
         fake = self.pyramid(generated["prediction"].detach())
@@ -172,8 +192,9 @@ class FOMMLightning(pl.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         kp_source = self.kp_detector(batch["source"])
         kp_driving = self.kp_detector(batch["driving"])
-        prediction = self.generator(batch["source"], kp_source=kp_source,
-                                    kp_driving=kp_driving)["prediction"]
+        prediction = self.generator(batch["source"], kp_source=kp_source, kp_driving=kp_driving)[
+            "prediction"
+        ]
         l1 = torch.abs(prediction - batch["driving"]).mean()
         self.log("val/l1", l1, prog_bar=True, batch_size=batch["source"].shape[0])
         return l1
@@ -181,13 +202,19 @@ class FOMMLightning(pl.LightningModule):
     def configure_optimizers(self):
         tp = self.hparams.train_params
         betas = (0.5, 0.999)
-        opt_generator = torch.optim.Adam([
-            {"params": self.generator.parameters(), "lr": tp["lr_generator"]},
-            {"params": self.kp_detector.parameters(), "lr": tp["lr_kp_detector"]},
-        ], betas=betas)
-        opt_discriminator = torch.optim.Adam(self.discriminator.parameters(),
-                                             lr=tp["lr_discriminator"], betas=betas)
+        opt_generator = torch.optim.Adam(
+            [
+                {"params": self.generator.parameters(), "lr": tp["lr_generator"]},
+                {"params": self.kp_detector.parameters(), "lr": tp["lr_kp_detector"]},
+            ],
+            betas=betas,
+        )
+        opt_discriminator = torch.optim.Adam(
+            self.discriminator.parameters(), lr=tp["lr_discriminator"], betas=betas
+        )
         milestones = list(tp["epoch_milestones"])
-        schedulers = [torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
-                      for opt in (opt_generator, opt_discriminator)]
+        schedulers = [
+            torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
+            for opt in (opt_generator, opt_discriminator)
+        ]
         return [opt_generator, opt_discriminator], schedulers

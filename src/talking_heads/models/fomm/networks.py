@@ -35,18 +35,32 @@ class KPDetector(nn.Module):
     ``pad`` is the padding of the 7×7 heads: 0 in FOMM (58² heatmaps at 256²), 3 in MRAA.
     """
 
-    def __init__(self, block_expansion: int, num_kp: int, num_channels: int, max_features: int,
-                 num_blocks: int, temperature: float, estimate_jacobian: bool = False,
-                 scale_factor: float = 1, single_jacobian_map: bool = False,
-                 pad: int = 0) -> None:
+    def __init__(
+        self,
+        block_expansion: int,
+        num_kp: int,
+        num_channels: int,
+        max_features: int,
+        num_blocks: int,
+        temperature: float,
+        estimate_jacobian: bool = False,
+        scale_factor: float = 1,
+        single_jacobian_map: bool = False,
+        pad: int = 0,
+    ) -> None:
         super().__init__()
-        self.predictor = Hourglass(block_expansion, in_features=num_channels,
-                                   max_features=max_features, num_blocks=num_blocks)
+        self.predictor = Hourglass(
+            block_expansion,
+            in_features=num_channels,
+            max_features=max_features,
+            num_blocks=num_blocks,
+        )
         self.kp = nn.Conv2d(self.predictor.out_filters, num_kp, kernel_size=7, padding=pad)
         if estimate_jacobian:
             self.num_jacobian_maps = 1 if single_jacobian_map else num_kp
-            self.jacobian = nn.Conv2d(self.predictor.out_filters, 4 * self.num_jacobian_maps,
-                                      kernel_size=7, padding=pad)
+            self.jacobian = nn.Conv2d(
+                self.predictor.out_filters, 4 * self.num_jacobian_maps, kernel_size=7, padding=pad
+            )
             with torch.no_grad():
                 self.jacobian.weight.zero_()
                 self.jacobian.bias.copy_(torch.tensor([1.0, 0, 0, 1] * self.num_jacobian_maps))
@@ -81,16 +95,29 @@ class KPDetector(nn.Module):
 class DenseMotionNetwork(nn.Module):
     """Dense flow and occlusion from K+1 sparse motions (background + first-order keypoints)."""
 
-    def __init__(self, block_expansion: int, num_blocks: int, max_features: int, num_kp: int,
-                 num_channels: int, estimate_occlusion_map: bool = False,
-                 scale_factor: float = 1, kp_variance: float = 0.01) -> None:
+    def __init__(
+        self,
+        block_expansion: int,
+        num_blocks: int,
+        max_features: int,
+        num_kp: int,
+        num_channels: int,
+        estimate_occlusion_map: bool = False,
+        scale_factor: float = 1,
+        kp_variance: float = 0.01,
+    ) -> None:
         super().__init__()
-        self.hourglass = Hourglass(block_expansion, in_features=(num_kp + 1) * (num_channels + 1),
-                                   max_features=max_features, num_blocks=num_blocks)
+        self.hourglass = Hourglass(
+            block_expansion,
+            in_features=(num_kp + 1) * (num_channels + 1),
+            max_features=max_features,
+            num_blocks=num_blocks,
+        )
         self.mask = nn.Conv2d(self.hourglass.out_filters, num_kp + 1, kernel_size=7, padding=3)
         self.occlusion = (
             nn.Conv2d(self.hourglass.out_filters, 1, kernel_size=7, padding=3)
-            if estimate_occlusion_map else None
+            if estimate_occlusion_map
+            else None
         )
         self.num_kp = num_kp
         self.scale_factor = scale_factor
@@ -98,20 +125,23 @@ class DenseMotionNetwork(nn.Module):
         if scale_factor != 1:
             self.down = AntiAliasInterpolation2d(num_channels, scale_factor)
 
-    def create_heatmap_representations(self, source: torch.Tensor, kp_driving: Keypoints,
-                                       kp_source: Keypoints) -> torch.Tensor:
+    def create_heatmap_representations(
+        self, source: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints
+    ) -> torch.Tensor:
         size = source.shape[2:]
-        heatmap = (kp2gaussian(kp_driving["value"], size, self.kp_variance)
-                   - kp2gaussian(kp_source["value"], size, self.kp_variance))
-        zeros = torch.zeros(heatmap.shape[0], 1, *size, dtype=heatmap.dtype,
-                            device=heatmap.device)
+        heatmap = kp2gaussian(kp_driving["value"], size, self.kp_variance) - kp2gaussian(
+            kp_source["value"], size, self.kp_variance
+        )
+        zeros = torch.zeros(heatmap.shape[0], 1, *size, dtype=heatmap.dtype, device=heatmap.device)
         return torch.cat([zeros, heatmap], dim=1).unsqueeze(2)
 
-    def create_sparse_motions(self, source: torch.Tensor, kp_driving: Keypoints,
-                              kp_source: Keypoints) -> torch.Tensor:
+    def create_sparse_motions(
+        self, source: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints
+    ) -> torch.Tensor:
         bs, _, h, w = source.shape
-        identity = make_coordinate_grid((h, w), kp_source["value"].dtype,
-                                        source.device).view(1, 1, h, w, 2)
+        identity = make_coordinate_grid((h, w), kp_source["value"].dtype, source.device).view(
+            1, 1, h, w, 2
+        )
         grid = identity - kp_driving["value"].view(bs, self.num_kp, 1, 1, 2)
         if "jacobian" in kp_driving:
             jacobian = torch.matmul(kp_source["jacobian"], torch.inverse(kp_driving["jacobian"]))
@@ -120,16 +150,18 @@ class DenseMotionNetwork(nn.Module):
         driving_to_source = grid + kp_source["value"].view(bs, self.num_kp, 1, 1, 2)
         return torch.cat([identity.expand(bs, 1, h, w, 2), driving_to_source], dim=1)
 
-    def create_deformed_source_image(self, source: torch.Tensor,
-                                     sparse_motions: torch.Tensor) -> torch.Tensor:
+    def create_deformed_source_image(
+        self, source: torch.Tensor, sparse_motions: torch.Tensor
+    ) -> torch.Tensor:
         bs, c, h, w = source.shape
         repeated = source.unsqueeze(1).expand(bs, self.num_kp + 1, c, h, w)
         repeated = repeated.reshape(bs * (self.num_kp + 1), c, h, w)
         motions = sparse_motions.reshape(bs * (self.num_kp + 1), h, w, 2)
         return grid_sample(repeated, motions).view(bs, self.num_kp + 1, c, h, w)
 
-    def forward(self, source_image: torch.Tensor, kp_driving: Keypoints,
-                kp_source: Keypoints) -> dict[str, torch.Tensor]:
+    def forward(
+        self, source_image: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints
+    ) -> dict[str, torch.Tensor]:
         if self.scale_factor != 1:
             source_image = self.down(source_image)
         bs, _, h, w = source_image.shape
@@ -152,26 +184,42 @@ class DenseMotionNetwork(nn.Module):
 class OcclusionAwareGenerator(nn.Module):
     """Encoder → warp by the dense motion → occlusion mask → residual bottleneck → decoder."""
 
-    def __init__(self, num_channels: int, num_kp: int, block_expansion: int, max_features: int,
-                 num_down_blocks: int, num_bottleneck_blocks: int,
-                 estimate_occlusion_map: bool = False, dense_motion_params: dict | None = None,
-                 estimate_jacobian: bool = False) -> None:
+    def __init__(
+        self,
+        num_channels: int,
+        num_kp: int,
+        block_expansion: int,
+        max_features: int,
+        num_down_blocks: int,
+        num_bottleneck_blocks: int,
+        estimate_occlusion_map: bool = False,
+        dense_motion_params: dict | None = None,
+        estimate_jacobian: bool = False,
+    ) -> None:
         super().__init__()
         self.dense_motion_network = (
-            DenseMotionNetwork(num_kp=num_kp, num_channels=num_channels,
-                               estimate_occlusion_map=estimate_occlusion_map,
-                               **dense_motion_params)
-            if dense_motion_params is not None else None
+            DenseMotionNetwork(
+                num_kp=num_kp,
+                num_channels=num_channels,
+                estimate_occlusion_map=estimate_occlusion_map,
+                **dense_motion_params,
+            )
+            if dense_motion_params is not None
+            else None
         )
         self.first = SameBlock2d(num_channels, block_expansion, kernel_size=7, padding=3)
         self.down_blocks = nn.ModuleList(
-            DownBlock2d(min(max_features, block_expansion * 2**i),
-                        min(max_features, block_expansion * 2 ** (i + 1)))
+            DownBlock2d(
+                min(max_features, block_expansion * 2**i),
+                min(max_features, block_expansion * 2 ** (i + 1)),
+            )
             for i in range(num_down_blocks)
         )
         self.up_blocks = nn.ModuleList(
-            UpBlock2d(min(max_features, block_expansion * 2 ** (num_down_blocks - i)),
-                      min(max_features, block_expansion * 2 ** (num_down_blocks - i - 1)))
+            UpBlock2d(
+                min(max_features, block_expansion * 2 ** (num_down_blocks - i)),
+                min(max_features, block_expansion * 2 ** (num_down_blocks - i - 1)),
+            )
             for i in range(num_down_blocks)
         )
         self.bottleneck = nn.Sequential()
@@ -187,20 +235,23 @@ class OcclusionAwareGenerator(nn.Module):
         """Warp ``inp`` by a flow field, resizing the flow (bilinear) to ``inp``'s size."""
         h, w = inp.shape[2:]
         if deformation.shape[1:3] != (h, w):
-            deformation = F.interpolate(deformation.permute(0, 3, 1, 2), size=(h, w),
-                                        mode="bilinear", align_corners=False)
+            deformation = F.interpolate(
+                deformation.permute(0, 3, 1, 2), size=(h, w), mode="bilinear", align_corners=False
+            )
             deformation = deformation.permute(0, 2, 3, 1)
         return grid_sample(inp, deformation)
 
-    def forward(self, source_image: torch.Tensor, kp_driving: Keypoints,
-                kp_source: Keypoints) -> dict[str, torch.Tensor]:
+    def forward(
+        self, source_image: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints
+    ) -> dict[str, torch.Tensor]:
         out = self.first(source_image)
         for block in self.down_blocks:
             out = block(out)
         output: dict[str, torch.Tensor] = {}
         if self.dense_motion_network is not None:
-            motion = self.dense_motion_network(source_image=source_image, kp_driving=kp_driving,
-                                               kp_source=kp_source)
+            motion = self.dense_motion_network(
+                source_image=source_image, kp_driving=kp_driving, kp_source=kp_source
+            )
             output["mask"] = motion["mask"]
             output["sparse_deformed"] = motion["sparse_deformed"]
             out = self.deform_input(out, motion["deformation"])
@@ -208,8 +259,9 @@ class OcclusionAwareGenerator(nn.Module):
             if occlusion is not None:
                 output["occlusion_map"] = occlusion
                 if occlusion.shape[2:] != out.shape[2:]:
-                    occlusion = F.interpolate(occlusion, size=out.shape[2:], mode="bilinear",
-                                              align_corners=False)
+                    occlusion = F.interpolate(
+                        occlusion, size=out.shape[2:], mode="bilinear", align_corners=False
+                    )
                 out = out * occlusion
             output["deformed"] = self.deform_input(source_image, motion["deformation"])
         out = self.bottleneck(out)
@@ -222,8 +274,15 @@ class OcclusionAwareGenerator(nn.Module):
 class DiscriminatorDownBlock(nn.Module):
     """4×4 conv (optionally spectral-normed), InstanceNorm, LeakyReLU 0.2, optional pooling."""
 
-    def __init__(self, in_features: int, out_features: int, norm: bool = False,
-                 kernel_size: int = 4, pool: bool = False, sn: bool = False) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        norm: bool = False,
+        kernel_size: int = 4,
+        pool: bool = False,
+        sn: bool = False,
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_features, out_features, kernel_size=kernel_size)
         if sn:
@@ -242,16 +301,29 @@ class DiscriminatorDownBlock(nn.Module):
 class Discriminator(nn.Module):
     """pix2pix-style patch discriminator, optionally conditioned on keypoint heatmaps."""
 
-    def __init__(self, num_channels: int = 3, block_expansion: int = 64, num_blocks: int = 4,
-                 max_features: int = 512, sn: bool = False, use_kp: bool = False,
-                 num_kp: int = 10, kp_variance: float = 0.01, **_: object) -> None:
+    def __init__(
+        self,
+        num_channels: int = 3,
+        block_expansion: int = 64,
+        num_blocks: int = 4,
+        max_features: int = 512,
+        sn: bool = False,
+        use_kp: bool = False,
+        num_kp: int = 10,
+        kp_variance: float = 0.01,
+        **_: object,
+    ) -> None:
         super().__init__()
         self.down_blocks = nn.ModuleList(
             DiscriminatorDownBlock(
-                num_channels + num_kp * use_kp if i == 0
+                num_channels + num_kp * use_kp
+                if i == 0
                 else min(max_features, block_expansion * 2**i),
                 min(max_features, block_expansion * 2 ** (i + 1)),
-                norm=i != 0, kernel_size=4, pool=i != num_blocks - 1, sn=sn,
+                norm=i != 0,
+                kernel_size=4,
+                pool=i != num_blocks - 1,
+                sn=sn,
             )
             for i in range(num_blocks)
         )
@@ -262,8 +334,9 @@ class Discriminator(nn.Module):
         self.use_kp = use_kp
         self.kp_variance = kp_variance
 
-    def forward(self, x: torch.Tensor,
-                kp: Keypoints | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, kp: Keypoints | None = None
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
         out = x
         if self.use_kp:
             out = torch.cat([out, kp2gaussian(kp["value"], x.shape[2:], self.kp_variance)], dim=1)
@@ -284,8 +357,9 @@ class MultiScaleDiscriminator(nn.Module):
             {str(scale).replace(".", "-"): Discriminator(**kwargs) for scale in scales}
         )
 
-    def forward(self, pyramid: dict[str, torch.Tensor],
-                kp: Keypoints | None = None) -> dict[str, object]:
+    def forward(
+        self, pyramid: dict[str, torch.Tensor], kp: Keypoints | None = None
+    ) -> dict[str, object]:
         out: dict[str, object] = {}
         for key, disc in self.discs.items():
             scale = key.replace("-", ".")
@@ -295,8 +369,9 @@ class MultiScaleDiscriminator(nn.Module):
         return out
 
 
-def build_networks(model_params: dict) -> tuple[KPDetector, OcclusionAwareGenerator,
-                                                 MultiScaleDiscriminator]:
+def build_networks(
+    model_params: dict,
+) -> tuple[KPDetector, OcclusionAwareGenerator, MultiScaleDiscriminator]:
     """The three networks from a ``model_params`` dict laid out as upstream's YAML."""
     common = model_params["common_params"]
     kp_detector = KPDetector(**model_params["kp_detector_params"], **common)

@@ -25,8 +25,11 @@ from torch.autograd import grad
 ALIGN_CORNERS = True
 
 
-def make_coordinate_grid(spatial_size: Sequence[int], dtype: torch.dtype = torch.float32,
-                         device: torch.device | str | None = None) -> torch.Tensor:
+def make_coordinate_grid(
+    spatial_size: Sequence[int],
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """An ``(H, W, 2)`` grid of (x, y) coordinates in [-1, 1]."""
     h, w = int(spatial_size[0]), int(spatial_size[1])
     x = torch.arange(w, dtype=dtype, device=device)
@@ -38,8 +41,9 @@ def make_coordinate_grid(spatial_size: Sequence[int], dtype: torch.dtype = torch
     return torch.stack([xx, yy], dim=2)
 
 
-def kp2gaussian(kp_value: torch.Tensor, spatial_size: Sequence[int],
-                kp_variance: float) -> torch.Tensor:
+def kp2gaussian(
+    kp_value: torch.Tensor, spatial_size: Sequence[int], kp_variance: float
+) -> torch.Tensor:
     """Isotropic Gaussians ``(..., H, W)`` centred on keypoints ``(..., 2)``."""
     grid = make_coordinate_grid(spatial_size, kp_value.dtype, kp_value.device)
     leading = kp_value.shape[:-1]
@@ -65,8 +69,9 @@ def make_norm(kind: str, features: int) -> nn.Module:
 class ResBlock2d(nn.Module):
     """Pre-activation residual block: norm-ReLU-conv twice, plus the input."""
 
-    def __init__(self, in_features: int, kernel_size: int = 3, padding: int = 1,
-                 norm: str = "batch") -> None:
+    def __init__(
+        self, in_features: int, kernel_size: int = 3, padding: int = 1, norm: str = "batch"
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_features, in_features, kernel_size, padding=padding)
         self.conv2 = nn.Conv2d(in_features, in_features, kernel_size, padding=padding)
@@ -82,11 +87,19 @@ class ResBlock2d(nn.Module):
 class UpBlock2d(nn.Module):
     """Nearest ×2 upsampling, conv, norm, ReLU."""
 
-    def __init__(self, in_features: int, out_features: int, kernel_size: int = 3,
-                 padding: int = 1, groups: int = 1, norm: str = "batch") -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size: int = 3,
+        padding: int = 1,
+        groups: int = 1,
+        norm: str = "batch",
+    ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding,
-                              groups=groups)
+        self.conv = nn.Conv2d(
+            in_features, out_features, kernel_size, padding=padding, groups=groups
+        )
         self.norm = make_norm(norm, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,11 +109,19 @@ class UpBlock2d(nn.Module):
 class DownBlock2d(nn.Module):
     """Conv, norm, ReLU, 2×2 average pooling."""
 
-    def __init__(self, in_features: int, out_features: int, kernel_size: int = 3,
-                 padding: int = 1, groups: int = 1, norm: str = "batch") -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size: int = 3,
+        padding: int = 1,
+        groups: int = 1,
+        norm: str = "batch",
+    ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding,
-                              groups=groups)
+        self.conv = nn.Conv2d(
+            in_features, out_features, kernel_size, padding=padding, groups=groups
+        )
         self.norm = make_norm(norm, out_features)
         self.pool = nn.AvgPool2d(kernel_size=(2, 2))
 
@@ -111,11 +132,19 @@ class DownBlock2d(nn.Module):
 class SameBlock2d(nn.Module):
     """Conv, norm, ReLU at the same resolution."""
 
-    def __init__(self, in_features: int, out_features: int, kernel_size: int = 3,
-                 padding: int = 1, groups: int = 1, norm: str = "batch") -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size: int = 3,
+        padding: int = 1,
+        groups: int = 1,
+        norm: str = "batch",
+    ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding,
-                              groups=groups)
+        self.conv = nn.Conv2d(
+            in_features, out_features, kernel_size, padding=padding, groups=groups
+        )
         self.norm = make_norm(norm, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -129,8 +158,14 @@ def _channels(block_expansion: int, max_features: int, level: int) -> int:
 class Encoder(nn.Module):
     """Hourglass encoder: ``num_blocks`` DownBlocks; returns every level's features."""
 
-    def __init__(self, block_expansion: int, in_features: int, num_blocks: int = 3,
-                 max_features: int = 256, norm: str = "batch") -> None:
+    def __init__(
+        self,
+        block_expansion: int,
+        in_features: int,
+        num_blocks: int = 3,
+        max_features: int = 256,
+        norm: str = "batch",
+    ) -> None:
         super().__init__()
         self.down_blocks = nn.ModuleList(
             DownBlock2d(
@@ -151,17 +186,25 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """Hourglass decoder: UpBlocks with U-Net concatenation of the encoder's features."""
 
-    def __init__(self, block_expansion: int, in_features: int, num_blocks: int = 3,
-                 max_features: int = 256, norm: str = "batch") -> None:
+    def __init__(
+        self,
+        block_expansion: int,
+        in_features: int,
+        num_blocks: int = 3,
+        max_features: int = 256,
+        norm: str = "batch",
+    ) -> None:
         super().__init__()
         blocks = []
         for i in reversed(range(num_blocks)):
             multiplier = 1 if i == num_blocks - 1 else 2
-            blocks.append(UpBlock2d(
-                multiplier * _channels(block_expansion, max_features, i + 1),
-                _channels(block_expansion, max_features, i),
-                norm=norm,
-            ))
+            blocks.append(
+                UpBlock2d(
+                    multiplier * _channels(block_expansion, max_features, i + 1),
+                    _channels(block_expansion, max_features, i),
+                    norm=norm,
+                )
+            )
         self.up_blocks = nn.ModuleList(blocks)
         self.out_filters = block_expansion + in_features
 
@@ -176,8 +219,14 @@ class Decoder(nn.Module):
 class Hourglass(nn.Module):
     """U-Net hourglass; ``out_filters`` = block_expansion + in_features."""
 
-    def __init__(self, block_expansion: int, in_features: int, num_blocks: int = 3,
-                 max_features: int = 256, norm: str = "batch") -> None:
+    def __init__(
+        self,
+        block_expansion: int,
+        in_features: int,
+        num_blocks: int = 3,
+        max_features: int = 256,
+        norm: str = "batch",
+    ) -> None:
         super().__init__()
         self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features, norm)
         self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features, norm)
@@ -229,16 +278,17 @@ class ImagePyramide(nn.Module):
 
     def __init__(self, scales: Sequence[float], num_channels: int) -> None:
         super().__init__()
-        self.downs = nn.ModuleDict({
-            str(scale).replace(".", "-"): AntiAliasInterpolation2d(num_channels, scale,
-                                                                   persistent=False)
-            for scale in scales
-        })
+        self.downs = nn.ModuleDict(
+            {
+                str(scale).replace(".", "-"): AntiAliasInterpolation2d(
+                    num_channels, scale, persistent=False
+                )
+                for scale in scales
+            }
+        )
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {
-            "prediction_" + key.replace("-", "."): down(x) for key, down in self.downs.items()
-        }
+        return {"prediction_" + key.replace("-", "."): down(x) for key, down in self.downs.items()}
 
 
 class Vgg19(nn.Module):
@@ -262,10 +312,12 @@ class Vgg19(nn.Module):
         self.slices = nn.ModuleList(
             nn.Sequential(*[features[i] for i in range(start, stop)]) for start, stop in self.SLICES
         )
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1),
-                             persistent=False)
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1),
-                             persistent=False)
+        self.register_buffer(
+            "mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False
+        )
         self.requires_grad_(False)
         self.pretrained = weights is not None
 
@@ -281,15 +333,23 @@ class Vgg19(nn.Module):
 class Transform:
     """Random affine + thin-plate-spline warp for the equivariance losses (upstream)."""
 
-    def __init__(self, batch_size: int, *, sigma_affine: float, sigma_tps: float | None = None,
-                 points_tps: int | None = None, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        batch_size: int,
+        *,
+        sigma_affine: float,
+        sigma_tps: float | None = None,
+        points_tps: int | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
         noise = torch.normal(mean=0, std=sigma_affine * torch.ones(batch_size, 2, 3))
         self.theta = (noise + torch.eye(2, 3).view(1, 2, 3)).to(device)
         self.bs = batch_size
         self.tps = sigma_tps is not None and points_tps is not None
         if self.tps:
-            self.control_points = make_coordinate_grid((points_tps, points_tps),
-                                                       device=device).unsqueeze(0)
+            self.control_points = make_coordinate_grid(
+                (points_tps, points_tps), device=device
+            ).unsqueeze(0)
             self.control_params = torch.normal(
                 mean=0, std=sigma_tps * torch.ones(batch_size, 1, points_tps**2)
             ).to(device)
@@ -302,13 +362,16 @@ class Transform:
 
     def warp_coordinates(self, coordinates: torch.Tensor) -> torch.Tensor:
         theta = self.theta.to(coordinates.dtype).unsqueeze(1)
-        transformed = torch.matmul(theta[:, :, :, :2], coordinates.unsqueeze(-1)) + theta[:, :, :, 2:]
+        transformed = (
+            torch.matmul(theta[:, :, :, :2], coordinates.unsqueeze(-1)) + theta[:, :, :, 2:]
+        )
         transformed = transformed.squeeze(-1)
         if self.tps:
             control_points = self.control_points.to(coordinates.dtype)
             control_params = self.control_params.to(coordinates.dtype)
             distances = coordinates.view(coordinates.shape[0], -1, 1, 2) - control_points.view(
-                1, 1, -1, 2)
+                1, 1, -1, 2
+            )
             distances = torch.abs(distances).sum(-1)
             result = distances**2 * torch.log(distances + 1e-6) * control_params
             transformed = transformed + result.sum(dim=2).view(self.bs, coordinates.shape[1], 1)
