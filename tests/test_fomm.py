@@ -43,7 +43,7 @@ def vox_networks():
 def _encoder_decoder_keys(prefix: str, blocks: int) -> set[str]:
     norm = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
     keys = set()
-    for part, kind in (("encoder.down_blocks", 0), ("decoder.up_blocks", 1)):
+    for part in ("encoder.down_blocks", "decoder.up_blocks"):
         for i in range(blocks):
             keys |= {f"{prefix}{part}.{i}.conv.{p}" for p in ("weight", "bias")}
             keys |= {f"{prefix}{part}.{i}.norm.{p}" for p in norm}

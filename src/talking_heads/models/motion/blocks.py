@@ -263,7 +263,7 @@ class AntiAliasInterpolation2d(nn.Module):
         kernel = gauss[:, None] * gauss[None, :]
         kernel = (kernel / kernel.sum()).view(1, 1, kernel_size, kernel_size)
         self.register_buffer("weight", kernel.repeat(channels, 1, 1, 1), persistent=persistent)
-        self.step = int(round(1 / scale))
+        self.step = round(1 / scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.scale == 1:
