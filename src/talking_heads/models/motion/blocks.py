@@ -84,71 +84,47 @@ class ResBlock2d(nn.Module):
         return out + x
 
 
-class UpBlock2d(nn.Module):
+class _ConvNorm(nn.Module):
+    """A convolution followed by a normalisation (keys ``conv.*``, ``norm.*`` as upstream)."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size: int = 3,
+        padding: int = 1,
+        groups: int = 1,
+        norm: str = "batch",
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(
+            in_features, out_features, kernel_size, padding=padding, groups=groups
+        )
+        self.norm = make_norm(norm, out_features)
+
+    def conv_norm_relu(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.norm(self.conv(x)))
+
+
+class UpBlock2d(_ConvNorm):
     """Nearest ×2 upsampling, conv, norm, ReLU."""
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        kernel_size: int = 3,
-        padding: int = 1,
-        groups: int = 1,
-        norm: str = "batch",
-    ) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(
-            in_features, out_features, kernel_size, padding=padding, groups=groups
-        )
-        self.norm = make_norm(norm, out_features)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.norm(self.conv(F.interpolate(x, scale_factor=2))))
+        return self.conv_norm_relu(F.interpolate(x, scale_factor=2))
 
 
-class DownBlock2d(nn.Module):
+class DownBlock2d(_ConvNorm):
     """Conv, norm, ReLU, 2×2 average pooling."""
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        kernel_size: int = 3,
-        padding: int = 1,
-        groups: int = 1,
-        norm: str = "batch",
-    ) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(
-            in_features, out_features, kernel_size, padding=padding, groups=groups
-        )
-        self.norm = make_norm(norm, out_features)
-        self.pool = nn.AvgPool2d(kernel_size=(2, 2))
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(F.relu(self.norm(self.conv(x))))
+        return F.avg_pool2d(self.conv_norm_relu(x), kernel_size=(2, 2))
 
 
-class SameBlock2d(nn.Module):
+class SameBlock2d(_ConvNorm):
     """Conv, norm, ReLU at the same resolution."""
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        kernel_size: int = 3,
-        padding: int = 1,
-        groups: int = 1,
-        norm: str = "batch",
-    ) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(
-            in_features, out_features, kernel_size, padding=padding, groups=groups
-        )
-        self.norm = make_norm(norm, out_features)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.norm(self.conv(x)))
+        return self.conv_norm_relu(x)
 
 
 def _channels(block_expansion: int, max_features: int, level: int) -> int:
