@@ -149,3 +149,12 @@ def test_cli_animate_options() -> None:
         ]
     )
     assert dict(args.param) == {"resolution": 64, "detector": "dlib_hog"}
+
+
+def test_cli_reports_unknown_names_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from talking_heads.cli import main
+
+    assert main(["datasets", "prepare", "voxceleb1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "talking-heads datasets: error: unknown dataset 'voxceleb1'; known datasets: demo"
+    )

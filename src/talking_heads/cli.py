@@ -358,7 +358,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    args.func(args)
+    try:
+        args.func(args)
+    except (KeyError, FileNotFoundError, ValueError) as error:
+        # user-facing problems (unknown registry name, missing weights or data): one clear line
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        if args.verbose:
+            raise
+        print(f"talking-heads {args.command}: error: {message}", file=sys.stderr)
+        return 2
     return 0
 
 

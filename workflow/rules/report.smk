@@ -12,6 +12,10 @@ rule table_row:
     benchmark:
         "benchmarks/report/rows/{experiment}.tsv"
     localrule: True
+    resources:
+        gpu=0,
+        mem_mb=2000,
+        runtime=10,
     params:
         method=row_method_name,
         data=config["report"]["data_label"],
@@ -42,6 +46,10 @@ rule table2:
     benchmark:
         "benchmarks/report/table2.tsv"
     localrule: True
+    resources:
+        gpu=0,
+        mem_mb=2000,
+        runtime=10,
     params:
         rows=table_row_options,
     shell:
@@ -62,6 +70,10 @@ rule comparison_figure:
     benchmark:
         "benchmarks/report/comparison_figure.tsv"
     localrule: True
+    resources:
+        gpu=0,
+        mem_mb=2000,
+        runtime=10,
     params:
         generated=figure_generated_options,
         source_clip=config["animation"]["source_clip"],

@@ -14,6 +14,10 @@ rule dvc_track:
     benchmark:
         "benchmarks/track/dvc.tsv"
     localrule: True
+    resources:
+        gpu=0,
+        mem_mb=2000,
+        runtime=10,
     params:
         dirs=dvc_tracked_dirs(),
         push=dvc_push_option,
