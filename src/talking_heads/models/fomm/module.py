@@ -1,66 +1,91 @@
 """FOMM training as a LightningModule (first-order-model ``train.py`` and ``modules/model.py``).
 
-Losses as upstream's ``GeneratorFullModel`` / ``DiscriminatorFullModel``: multi-scale VGG19
-perceptual loss on an anti-aliased image pyramid, LSGAN generator loss with discriminator
-feature matching (computed only when ``generator_gan`` ≠ 0), and keypoint equivariance of the
-values and Jacobians under a random affine + TPS warp. Optimisation as upstream: Adam
-(β = 0.5, 0.999), learning rates per network, MultiStepLR per epoch on ``epoch_milestones``,
-the discriminator stepped only when ``generator_gan`` ≠ 0.
+Losses as upstream's ``GeneratorFullModel`` / ``DiscriminatorFullModel``
+(:mod:`talking_heads.models.fomm.losses`): multi-scale VGG19 perceptual loss on an
+anti-aliased image pyramid, LSGAN generator loss with discriminator feature matching (computed
+only when ``generator_gan`` ≠ 0), and keypoint equivariance of the values and Jacobians under
+a random affine + TPS warp. Optimisation as upstream: Adam (β = 0.5, 0.999) with a learning
+rate per network, MultiStepLR (γ = 0.1) per epoch on ``epoch_milestones``, the discriminator
+stepped only when ``generator_gan`` ≠ 0.
 
-Deviation: the generator and keypoint detector share one Adam with two parameter groups
-(upstream has two Adams with identical settings; Adam is element-wise, so the updates are
-the same) so that Lightning's ``global_step`` counts training iterations.
+Deviation: the generator and the keypoint detector share one Adam with two parameter groups
+(upstream has two Adams with identical settings). Adam is element-wise, so the updates are the
+same; one optimiser per backward pass keeps fp16 loss scaling correct (Lightning's scaler
+updates its scale after every optimiser step) and keeps ``global_step`` equal to the number
+of training iterations. The discriminator's step is likewise not counted in ``global_step``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
+from talking_heads.models.fomm import losses as L
 from talking_heads.models.fomm.networks import build_networks
-from talking_heads.models.motion.blocks import ImagePyramide, Transform, Vgg19, detach_kp
+from talking_heads.models.motion.blocks import ImagePyramide, Vgg19, detach_kp, load_vgg19
+
+__all__ = ["FOMMLightning", "load_vgg19", "plain"]
 
 
-def load_vgg19(perceptual_pretrained: bool | str | Path) -> Vgg19:
-    """VGG19 from the weights directory (sha256-checked), or random when ``False``."""
-    if perceptual_pretrained is False or perceptual_pretrained is None:
-        return Vgg19(weights=None)
-    from talking_heads import weights
+def plain(value: Any) -> Any:
+    """Config values as plain Python (dicts, lists, scalars, strings).
 
-    if perceptual_pretrained is True:
-        path = weights.resolve("vgg19")
-    else:
-        path = Path(perceptual_pretrained)
-        if not path.is_file():
-            spec = weights.WEIGHTS.get("vgg19")
-            raise weights.MissingWeightsError(
-                f"VGG19 weights for the perceptual loss not found at {path}. Download "
-                f"{spec.filename} from {spec.url} into {weights.weights_dir()}/, or set "
-                "model.perceptual_pretrained=false to train with random VGG features."
-            )
-    spec = weights.WEIGHTS.get("vgg19")
-    return Vgg19(weights.load_state_dict(path, sha256=spec.sha256))
+    Lightning checkpoints then hold only types that ``torch.load(weights_only=True)`` accepts
+    (an OmegaConf ``DictConfig`` or a ``Path`` would not load).
+    """
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(value, DictConfig | ListConfig):
+            value = OmegaConf.to_container(value, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        pass
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _no_closure() -> None:
+    return None
 
 
 class FOMMLightning(pl.LightningModule):
-    """FOMM: keypoint detector + occlusion-aware generator (+ discriminator) trained jointly."""
+    """FOMM: keypoint detector + occlusion-aware generator (+ discriminator) trained jointly.
+
+    ``model_params`` and ``train_params`` are laid out as upstream's YAML (``config/vox-256
+    .yaml``). ``perceptual_pretrained``: ``True`` loads upstream's ImageNet VGG19
+    (``vgg19-dcbb9e9d.pth``) from the weights directory, a path loads that file (sha256-checked),
+    ``False`` uses a randomly initialised VGG19 — a deviation from upstream for offline demos
+    where the ImageNet weights cannot be downloaded. Batches are dicts with ``source`` and
+    ``driving`` float tensors ``(B, 3, H, W)`` in [0, 1].
+    """
 
     def __init__(
         self,
         model_params: dict,
         train_params: dict,
-        perceptual_pretrained: bool | str = False,
+        perceptual_pretrained: bool | str = True,
         resolution: int = 256,
     ) -> None:
         super().__init__()
+        model_params = plain(model_params)
+        train_params = plain(train_params)
+        perceptual_pretrained = plain(perceptual_pretrained)
+        resolution = int(resolution)
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.kp_detector, self.generator, self.discriminator = build_networks(model_params)
+        self.train_params = train_params
         self.loss_weights = train_params["loss_weights"]
-        self.scales = train_params["scales"]
+        self.scales = list(train_params["scales"])
         self.pyramid = ImagePyramide(self.scales, self.generator.num_channels)
         # the frozen VGG is kept out of the module tree: it is not part of FOMM's weights
         # and would add 80 MB to every checkpoint
@@ -77,11 +102,16 @@ class FOMMLightning(pl.LightningModule):
             self._vgg[0] = self._vgg[0].to(self.device)
         return self._vgg[0]
 
+    @property
+    def uses_gan(self) -> bool:
+        """Whether the discriminator is trained (upstream: ``generator_gan`` ≠ 0)."""
+        return self.loss_weights["generator_gan"] != 0
+
     # -- losses ---------------------------------------------------------------------------
     def generator_losses(
         self, batch: dict[str, torch.Tensor]
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """Upstream's GeneratorFullModel.forward."""
+        """Upstream's ``GeneratorFullModel.forward``: weighted losses and generated outputs."""
         source, driving = batch["source"], batch["driving"]
         kp_source = self.kp_detector(source)
         kp_driving = self.kp_detector(driving)
@@ -93,89 +123,62 @@ class FOMMLightning(pl.LightningModule):
         fake = self.pyramid(generated["prediction"])
         vgg = self.vgg
         if vgg is not None:
-            total = 0.0
-            for scale in self.scales:
-                x_vgg = vgg(fake[f"prediction_{scale}"])
-                y_vgg = vgg(real[f"prediction_{scale}"])
-                for i, weight in enumerate(weights["perceptual"]):
-                    total = total + weight * torch.abs(x_vgg[i] - y_vgg[i].detach()).mean()
-            losses["perceptual"] = total
-        if weights["generator_gan"] != 0:
+            losses["perceptual"] = L.perceptual_loss(
+                vgg, fake, real, self.scales, weights["perceptual"]
+            )
+        if self.uses_gan:
+            disc_scales = self.discriminator.scales
             maps_fake = self.discriminator(fake, kp=detach_kp(kp_driving))
             maps_real = self.discriminator(real, kp=detach_kp(kp_driving))
-            total = 0.0
-            for scale in self.discriminator.scales:
-                total = (
-                    total
-                    + weights["generator_gan"]
-                    * ((1 - maps_fake[f"prediction_map_{scale}"]) ** 2).mean()
-                )
-            losses["gen_gan"] = total
-            if sum(weights["feature_matching"]) != 0:
-                total = 0.0
-                for scale in self.discriminator.scales:
-                    pairs = zip(
-                        maps_real[f"feature_maps_{scale}"],
-                        maps_fake[f"feature_maps_{scale}"],
-                        strict=True,
-                    )
-                    for i, (a, b) in enumerate(pairs):
-                        if weights["feature_matching"][i]:
-                            total = total + weights["feature_matching"][i] * torch.abs(a - b).mean()
-                losses["feature_matching"] = total
-        if weights["equivariance_value"] + weights["equivariance_jacobian"] != 0:
-            transform = Transform(
-                driving.shape[0],
-                device=driving.device,
-                **self.hparams.train_params["transform_params"],
+            losses["gen_gan"] = L.generator_gan_loss(
+                maps_fake, disc_scales, weights["generator_gan"]
             )
-            transformed_frame = transform.transform_frame(driving)
-            transformed_kp = self.kp_detector(transformed_frame)
-            if weights["equivariance_value"] != 0:
-                value = torch.abs(
-                    kp_driving["value"] - transform.warp_coordinates(transformed_kp["value"])
-                ).mean()
-                losses["equivariance_value"] = weights["equivariance_value"] * value
-            if weights["equivariance_jacobian"] != 0:
-                jacobian_transformed = torch.matmul(
-                    transform.jacobian(transformed_kp["value"]), transformed_kp["jacobian"]
+            if sum(weights["feature_matching"]) != 0:
+                losses["feature_matching"] = L.feature_matching_loss(
+                    maps_real, maps_fake, disc_scales, weights["feature_matching"]
                 )
-                value = torch.matmul(torch.inverse(kp_driving["jacobian"]), jacobian_transformed)
-                eye = torch.eye(2, dtype=value.dtype, device=value.device).view(1, 1, 2, 2)
-                losses["equivariance_jacobian"] = (
-                    weights["equivariance_jacobian"] * torch.abs(eye - value).mean()
-                )
+        losses.update(
+            L.equivariance_losses(
+                self.kp_detector,
+                driving,
+                kp_driving,
+                self.train_params["transform_params"],
+                weights["equivariance_value"],
+                weights["equivariance_jacobian"],
+            )
+        )
         return losses, generated
 
     def discriminator_losses(
         self, batch: dict[str, torch.Tensor], generated: dict[str, Any]
     ) -> dict[str, torch.Tensor]:
-        """Upstream's DiscriminatorFullModel.forward (LSGAN)."""
+        """Upstream's ``DiscriminatorFullModel.forward`` (LSGAN)."""
         real = self.pyramid(batch["driving"])
         fake = self.pyramid(generated["prediction"].detach())
         kp = detach_kp(generated["kp_driving"])
         maps_fake = self.discriminator(fake, kp=kp)
         maps_real = self.discriminator(real, kp=kp)
-        total = 0.0
-        for scale in self.discriminator.scales:
-            key = f"prediction_map_{scale}"
-            value = (1 - maps_real[key]) ** 2 + maps_fake[key] ** 2
-            total = total + self.loss_weights["discriminator_gan"] * value.mean()
-        return {"disc_gan": total}
+        value = L.discriminator_gan_loss(
+            maps_real, maps_fake, self.discriminator.scales, self.loss_weights["discriminator_gan"]
+        )
+        return {"disc_gan": value}
 
     # -- Lightning hooks ------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        opt_generator, opt_discriminator = self.optimizers()
+        opt_generator = self.optimizers()[0]
         losses, generated = self.generator_losses(batch)
         loss = sum(losses.values())
         opt_generator.zero_grad()
         self.manual_backward(loss)
         opt_generator.step()
-        if self.loss_weights["generator_gan"] != 0:
+        if self.uses_gan:
+            opt_discriminator = self.optimizers(use_pl_optimizer=False)[1]
             disc_losses = self.discriminator_losses(batch, generated)
             opt_discriminator.zero_grad()
             self.manual_backward(sum(disc_losses.values()))
-            opt_discriminator.step()
+            # through the strategy (precision plugin, gradient clipping, hooks) but not the
+            # LightningOptimizer wrapper, so that global_step counts iterations
+            self.trainer.strategy.optimizer_step(opt_discriminator, closure=_no_closure)
             losses.update(disc_losses)
         bs = batch["source"].shape[0]
         for name, value in losses.items():
@@ -186,10 +189,11 @@ class FOMMLightning(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         scheduler_generator, scheduler_discriminator = self.lr_schedulers()
         scheduler_generator.step()
-        if self.loss_weights["generator_gan"] != 0:  # its optimiser never steps otherwise
+        if self.uses_gan:  # its optimiser never steps otherwise (torch warns)
             scheduler_discriminator.step()
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """Reconstruct ``driving`` from ``source`` (absolute motion); log ``val/l1``."""
         kp_source = self.kp_detector(batch["source"])
         kp_driving = self.kp_detector(batch["driving"])
         prediction = self.generator(batch["source"], kp_source=kp_source, kp_driving=kp_driving)[
@@ -200,7 +204,7 @@ class FOMMLightning(pl.LightningModule):
         return l1
 
     def configure_optimizers(self):
-        tp = self.hparams.train_params
+        tp = self.train_params
         betas = (0.5, 0.999)
         opt_generator = torch.optim.Adam(
             [

@@ -28,6 +28,38 @@ from talking_heads.models.motion.blocks import (
 
 Keypoints = dict[str, torch.Tensor]
 
+#: ``model_params`` of first-order-model's ``config/vox-256.yaml`` (vox-cpk.pth.tar).
+VOX256_MODEL_PARAMS: dict = {
+    "common_params": {"num_kp": 10, "num_channels": 3, "estimate_jacobian": True},
+    "kp_detector_params": {
+        "temperature": 0.1,
+        "block_expansion": 32,
+        "max_features": 1024,
+        "scale_factor": 0.25,
+        "num_blocks": 5,
+    },
+    "generator_params": {
+        "block_expansion": 64,
+        "max_features": 512,
+        "num_down_blocks": 2,
+        "num_bottleneck_blocks": 6,
+        "estimate_occlusion_map": True,
+        "dense_motion_params": {
+            "block_expansion": 64,
+            "max_features": 1024,
+            "num_blocks": 5,
+            "scale_factor": 0.25,
+        },
+    },
+    "discriminator_params": {
+        "scales": [1],
+        "block_expansion": 32,
+        "max_features": 512,
+        "num_blocks": 4,
+        "sn": True,
+    },
+}
+
 
 class KPDetector(nn.Module):
     """Keypoints as soft-argmax of hourglass heatmaps; Jacobians heatmap-weighted.
@@ -241,12 +273,23 @@ class OcclusionAwareGenerator(nn.Module):
             deformation = deformation.permute(0, 2, 3, 1)
         return grid_sample(inp, deformation)
 
-    def forward(
-        self, source_image: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints
-    ) -> dict[str, torch.Tensor]:
+    def encode(self, source_image: torch.Tensor) -> torch.Tensor:
+        """The source's encoder features (``first`` + down blocks), before warping."""
         out = self.first(source_image)
         for block in self.down_blocks:
             out = block(out)
+        return out
+
+    def forward(
+        self,
+        source_image: torch.Tensor,
+        kp_driving: Keypoints,
+        kp_source: Keypoints,
+        source_features: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Generate the driving frame from the source; ``source_features`` = ``encode(source)``
+        may be passed to skip the encoder (inference with one source, many driving frames)."""
+        out = self.encode(source_image) if source_features is None else source_features
         output: dict[str, torch.Tensor] = {}
         if self.dense_motion_network is not None:
             motion = self.dense_motion_network(

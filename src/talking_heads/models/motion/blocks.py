@@ -8,13 +8,16 @@ replaces ``SynchronizedBatchNorm2d`` (same state-dict keys); ``norm="instance"``
 InstanceNorm2d (affine, no running statistics).
 
 ``grid_sample`` uses ``align_corners=True``: the released checkpoints were trained with
-torch 1.0 (pinned by first-order-model), whose only behaviour this was; the [-1, 1] grids
-above put -1 and 1 on the corner pixels' centres, which is that convention.
+torch 1.0 (first-order-model pinned it until October 2022), whose only behaviour this was, and
+the [-1, 1] grids above put -1 and 1 on the corner pixels' centres, which is that convention.
+Upstream's current requirements (torch 1.12) silently switch its default ``grid_sample`` calls
+to ``align_corners=False``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,9 +45,13 @@ def make_coordinate_grid(
 
 
 def kp2gaussian(
-    kp_value: torch.Tensor, spatial_size: Sequence[int], kp_variance: float
+    kp: dict[str, torch.Tensor] | torch.Tensor, spatial_size: Sequence[int], kp_variance: float
 ) -> torch.Tensor:
-    """Isotropic Gaussians ``(..., H, W)`` centred on keypoints ``(..., 2)``."""
+    """Isotropic Gaussians ``(..., H, W)`` centred on keypoints ``(..., 2)``.
+
+    ``kp`` is a keypoint dict (its ``"value"`` is used, as upstream) or the values themselves.
+    """
+    kp_value = kp["value"] if isinstance(kp, dict) else kp
     grid = make_coordinate_grid(spatial_size, kp_value.dtype, kp_value.device)
     leading = kp_value.shape[:-1]
     grid = grid.view(*((1,) * len(leading)), *grid.shape)
@@ -216,8 +223,10 @@ class AntiAliasInterpolation2d(nn.Module):
     """Gaussian blur (σ = (1/scale − 1)/2, kernel 2·round(4σ)+1) then subsampling by 1/scale.
 
     The depthwise kernel is the buffer ``weight`` (``(C, 1, k, k)``), as in the official
-    state dicts. Subsampling keeps every (1/scale)-th pixel, which is what upstream's nearest
-    ``F.interpolate(scale_factor=scale)`` selects for integer 1/scale.
+    state dicts; ``persistent=False`` keeps it out of state dicts (image pyramids of the
+    losses). Subsampling keeps every ``int(1/scale)``-th pixel, as upstream. At scale 1 the
+    module is the identity; its ``(C, 1, 1, 1)`` buffer holds ones (upstream's holds the NaN
+    of a zero-σ Gaussian, never used).
     """
 
     def __init__(self, channels: int, scale: float, *, persistent: bool = True) -> None:
@@ -239,7 +248,7 @@ class AntiAliasInterpolation2d(nn.Module):
         kernel = gauss[:, None] * gauss[None, :]
         kernel = (kernel / kernel.sum()).view(1, 1, kernel_size, kernel_size)
         self.register_buffer("weight", kernel.repeat(channels, 1, 1, 1), persistent=persistent)
-        self.step = round(1 / scale)
+        self.step = int(1 / scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.scale == 1:
@@ -304,6 +313,33 @@ class Vgg19(nn.Module):
             out = block(out)
             features.append(out)
         return features
+
+
+def load_vgg19(perceptual_pretrained: bool | str | Path | None) -> Vgg19:
+    """The perceptual-loss VGG19: ImageNet weights (sha256-checked) or random when ``False``.
+
+    ``True`` resolves upstream's ``vgg19-dcbb9e9d.pth`` in the weights directory
+    (:func:`talking_heads.weights.resolve`); a path loads that file. ``False``/``None`` gives a
+    randomly initialised VGG19: a deviation from upstream (which always uses torchvision's
+    ImageNet VGG19) for offline runs where the 548 MB file cannot be had; the loss is then a
+    random-feature perceptual loss.
+    """
+    if perceptual_pretrained is False or perceptual_pretrained is None:
+        return Vgg19(weights=None)
+    from talking_heads import weights
+
+    spec = weights.WEIGHTS.get("vgg19")
+    if perceptual_pretrained is True:
+        path = weights.resolve("vgg19")
+    else:
+        path = Path(perceptual_pretrained)
+        if not path.is_file():
+            raise weights.MissingWeightsError(
+                f"VGG19 weights for the perceptual loss not found at {path}. Download "
+                f"{spec.filename} from {spec.url} into {weights.weights_dir()}/, or set "
+                "model.perceptual_pretrained=false to train with random VGG features."
+            )
+    return Vgg19(weights.load_state_dict(path, sha256=spec.sha256))
 
 
 class Transform:
