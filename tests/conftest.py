@@ -55,3 +55,31 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True
     ).stdout
+
+
+@pytest.fixture(scope="session")
+def demo_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo corpus, built once per session (a second build there is a checked no-op)."""
+    from talking_heads.datasets.demo import build_demo_corpus
+
+    return build_demo_corpus(tmp_path_factory.getbasetemp() / "demo-corpus")
+
+
+@pytest.fixture(scope="session")
+def media_kit(demo_manifest: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Small real media (carphone talking face with eSpeak speech, speech wav) for fixtures."""
+    from dataset_media import MediaKit
+
+    return MediaKit.build(demo_manifest.parent, tmp_path_factory.mktemp("media-kit"))
+
+
+@pytest.fixture
+def fixture_server(tmp_path: Path):
+    """A loopback HTTP server over ``tmp_path / 'www'`` (ranges, auth, faults, request log)."""
+    from fixture_server import FixtureServer
+
+    root = tmp_path / "www"
+    root.mkdir()
+    server = FixtureServer(root).start()
+    yield server
+    server.stop()

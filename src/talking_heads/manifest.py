@@ -22,6 +22,7 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "height",
     "duration_s",
     "audio_rate",
+    "size_bytes",
     "sha256",
     "status",
     "reason",

