@@ -7,7 +7,11 @@ from snakemake.utils import min_version
 min_version("9.19.0")
 
 
-configfile: "configs/workflow/demo.yaml"
+# the demo is the default; a --configfile replaces it instead of being merged into it
+# (--config KEY=VALUE overrides still apply on top of either)
+if not workflow.overwrite_configfiles:
+
+    configfile: "configs/workflow/demo.yaml"
 
 
 # documentary: the workflow installs from PyPI (pyproject.toml / environment.yml); this image

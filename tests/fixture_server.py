@@ -33,6 +33,7 @@ class FixtureServer:
     requests: list[LoggedRequest] = field(default_factory=list)
     auth: dict[str, tuple[str, str]] = field(default_factory=dict)
     cuts: dict[str, list[int]] = field(default_factory=dict)
+    errors: dict[str, list[int]] = field(default_factory=dict)
     host: str = "127.0.0.1"
     port: int = 0
     _httpd: http.server.ThreadingHTTPServer | None = None
@@ -48,6 +49,10 @@ class FixtureServer:
     def cut_after(self, path: str, nbytes: int, times: int = 1) -> None:
         """The next ``times`` GETs of ``path`` close the connection after ``nbytes`` bytes."""
         self.cuts.setdefault(path, []).extend([nbytes] * times)
+
+    def fail_with(self, path: str, status: int, times: int = 1) -> None:
+        """The next ``times`` requests of ``path`` get HTTP ``status`` (e.g. 503, 403)."""
+        self.errors.setdefault(path, []).extend([status] * times)
 
     def requests_for(self, path: str) -> list[LoggedRequest]:
         return [r for r in self.requests if r.path == path]
@@ -76,8 +81,8 @@ class FixtureServer:
                     self.send_header("WWW-Authenticate", 'Basic realm="fixture"')
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                self._log(status, 0)  # logged before the reply, which the client may act on
                 self.wfile.write(body)
-                self._log(status, 0)
 
             def do_HEAD(self) -> None:
                 self.do_GET(head=True)
@@ -90,6 +95,9 @@ class FixtureServer:
                         if self.headers.get("Authorization") != f"Basic {token}":
                             self._deny(401)
                             return
+                if server.errors.get(path):
+                    self._deny(server.errors[path].pop(0))
+                    return
                 file = (server.root / path.lstrip("/")).resolve()
                 if not file.is_file() or not file.is_relative_to(server.root.resolve()):
                     self._deny(404)
@@ -125,13 +133,13 @@ class FixtureServer:
                 cuts = server.cuts.get(path)
                 if cuts:
                     limit = cuts.pop(0)
+                    self._log(status, min(limit, len(body)))
                     self.wfile.write(body[:limit])
                     self.wfile.flush()
-                    self._log(status, min(limit, len(body)))
                     self.close_connection = True
                     return
-                self.wfile.write(body)
                 self._log(status, len(body))
+                self.wfile.write(body)
 
         self._httpd = http.server.ThreadingHTTPServer((self.host, 0), Handler)
         self._httpd.daemon_threads = True

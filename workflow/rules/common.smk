@@ -1,9 +1,11 @@
 # Config validation and every input/params function of the workflow (rules hold no logic).
 import hashlib
+import re
 from pathlib import Path
 
 from snakemake.utils import validate
 
+from talking_heads.datasets import DATASETS, is_built
 from talking_heads.tracking import restore_timestamps
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -14,6 +16,68 @@ HYDRA_CONFIG_DIR = Path("configs")
 # data identical to its records) before Snakemake compares them
 TIMESTAMPS = Path("results/timestamps.json")
 restore_timestamps(TIMESTAMPS)
+
+
+def names_regex(names):
+    """A regex matching exactly these names (one that matches nothing when empty)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+BUILT_DATASETS_RE = names_regex(n for n in DATASETS.names() if is_built(n))
+DOWNLOADED_DATASETS_RE = names_regex(n for n in DATASETS.names() if not is_built(n))
+
+
+def downloaded_datasets():
+    """Configured datasets that are downloaded (not built locally)."""
+    return [d for d in config["datasets"] if not is_built(d)]
+
+
+def download_shard_ids(dataset):
+    return [f"{i:03d}" for i in range(config["datasets"][dataset].get("download_shards", 1))]
+
+
+def download_records(wildcards):
+    """Download records of every shard of a dataset (what assembly waits for)."""
+    ds = wildcards.dataset
+    return [f"data/raw/{ds}/downloads/shard-{s}.parquet" for s in download_shard_ids(ds)]
+
+
+def scan_inputs(wildcards):
+    """A scan shard waits for assembly (multi-part archives) or only for its own download."""
+    ds = wildcards.dataset
+    if DATASETS.get(ds).needs_assembly:
+        return f"data/raw/{ds}/assembled.json"
+    return f"data/raw/{ds}/downloads/shard-{wildcards.shard}.parquet"
+
+
+def manifest_shards(wildcards):
+    ds = wildcards.dataset
+    return [f"data/{ds}/manifest/shard-{s}.parquet" for s in download_shard_ids(ds)]
+
+
+def shard_number(wildcards):
+    return int(wildcards.shard)
+
+
+def acquire_options(wildcards):
+    """Command-line options of the acquisition stages, from the dataset's config entry."""
+    spec = config["datasets"][wildcards.dataset]
+    options = ["--root data/raw --data-root data --no-progress"]
+    options.append(f"--num-shards {spec.get('download_shards', 1)}")
+    options.append(f"--jobs {spec.get('jobs', 4)}")
+    if spec.get("source"):
+        options.append(f"--source {spec['source']}")
+    options += [f"--subset {subset}" for subset in spec.get("subsets", [])]
+    options += [f"--mirror {key}={url}" for key, url in sorted(spec.get("mirrors", {}).items())]
+    return " ".join(options)
+
+
+def statistics_files():
+    return [f"data/{d}/statistics.json" for d in downloaded_datasets()]
+
+
+def statistics_options(wildcards):
+    return " ".join(f"--dataset {d}" for d in downloaded_datasets())
 
 
 def dataset_root(dataset):
@@ -175,6 +239,8 @@ def row_label(experiment):
 
 def report_outputs():
     return [
+        "results/tables/table1.md",
+        "results/tables/table1.csv",
         "results/report/table2.md",
         "results/report/table2.csv",
         "results/report/figures/comparison.png",
@@ -184,12 +250,14 @@ def report_outputs():
 def dvc_tracked_dirs():
     """Artifact folders put under DVC by the last rule (one .dvc file each)."""
     roots = [dataset_root(d) for d in config["datasets"]]
+    roots += [f"data/raw/{d}" for d in downloaded_datasets()]
     return roots + [
         "results/preprocessed",
         "results/models",
         "results/generated",
         "results/metrics",
         "results/report",
+        "results/tables",
     ]
 
 
@@ -205,6 +273,7 @@ def artifact_outputs():
     """Every declared output of the run (what the DVC records cover), in DAG order."""
     ev = config["evaluation"]
     targets = [f"{dataset_root(d)}/manifest.parquet" for d in config["datasets"]]
+    targets += statistics_files()
     pairs = [(spec["dataset"], spec["recipe"]) for spec in config["methods"].values()]
     for dataset, recipe in dict.fromkeys(pairs + [(ev["dataset"], ev["recipe"])]):
         targets += shard_dirs(dataset, recipe)

@@ -83,3 +83,25 @@ rule comparison_figure:
         "talking-heads report figure --source {input.shard}/clips/{params.source_clip}.png"
         " --driving {input.shard}/clips/{params.driving_clip}.mp4 {params.generated}"
         " --num-frames {params.num_frames} --out {output} > {log} 2>&1"
+
+
+rule table1:
+    input:
+        statistics_files(),
+    output:
+        md="results/tables/table1.md",
+        csv="results/tables/table1.csv",
+    log:
+        "logs/report/table1.log",
+    benchmark:
+        "benchmarks/report/table1.tsv"
+    localrule: True
+    resources:
+        gpu=0,
+        mem_mb=2000,
+        runtime=10,
+    params:
+        datasets=statistics_options,
+    shell:
+        "talking-heads datasets stats --data-root data --out results/tables {params.datasets}"
+        " > {log} 2>&1"

@@ -8,6 +8,8 @@ survey datasets are *downloaded* through the staged, sharded acquisition pipelin
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,7 +21,14 @@ from talking_heads.datasets.mead import MEAD
 from talking_heads.datasets.voxceleb import VoxCeleb1, VoxCeleb2
 from talking_heads.registry import Registry
 
-__all__ = ["DATASETS", "AcquireContext", "Dataset", "DemoDataset", "context_for"]
+__all__ = [
+    "DATASETS",
+    "AcquireContext",
+    "Dataset",
+    "DemoDataset",
+    "context_for",
+    "statistics_rows",
+]
 
 
 class DemoDataset(Dataset):
@@ -50,7 +59,7 @@ DATASETS.add("demo", DemoDataset())
 DATASETS.add("voxceleb1", VoxCeleb1())
 DATASETS.add("voxceleb2", VoxCeleb2())
 DATASETS.add("mead", MEAD())
-DATASETS.add("crema-d", CremaD())
+DATASETS.add("cremad", CremaD())
 DATASETS.add("lrw", LRW())
 DATASETS.add("hdtf", HDTF())
 
@@ -67,8 +76,28 @@ def context_for(
     data_root: Path | str = Path("data"),
     **options: object,
 ) -> AcquireContext:
-    """The acquisition context of dataset ``name``: ``<raw_root>/<name>`` and ``<data_root>/<name>``."""
+    """Acquisition context of dataset ``name``: ``<raw_root>/<name>``, ``<data_root>/<name>``."""
     DATASETS.get(name)
     return AcquireContext(
         name=name, raw_root=Path(raw_root) / name, data_root=Path(data_root) / name, **options
     )
+
+
+def statistics_rows(
+    data_root: Path | str = Path("data"), names: Sequence[str] | None = None
+) -> list[dict]:
+    """Table 1 rows: each downloadable dataset's ``statistics.json`` or a not-downloaded row.
+
+    ``names`` limits which datasets' statistics are read (the others still get a row, marked
+    not downloaded); by default every one present under ``data_root`` is read.
+    """
+    rows = []
+    for name in DATASETS.names():
+        dataset = DATASETS.get(name)
+        if is_built(name) or not dataset.survey_name:
+            continue
+        path = Path(data_root) / name / "statistics.json"
+        read = path.exists() and (names is None or name in names)
+        stats = json.loads(path.read_text("utf-8")) if read else {}
+        rows.append({**stats, "dataset": name, "survey_name": dataset.survey_name})
+    return rows

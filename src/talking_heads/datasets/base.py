@@ -506,7 +506,13 @@ def run_merge(dataset: Dataset, ctx: AcquireContext) -> Path:
     stats = dataset.statistics(frame) if summary["ok"] else {}
     atomic_write_json(
         ctx.data_root / "statistics.json",
-        {"dataset": dataset.name, "survey_name": dataset.survey_name, **stats},
+        {
+            "dataset": dataset.name,
+            "survey_name": dataset.survey_name,
+            "clips_ok": summary["ok"],
+            "clips_total": summary["rows"],
+            **stats,
+        },
     )
     print(format_coverage(dataset.name, summary))
     return ctx.manifest_path

@@ -354,7 +354,7 @@ class ConcatReader(io.RawIOBase):
             index = max(i for i, start in enumerate(self._starts) if start <= self._pos)
             handle = self._handles.get(index)
             if handle is None:
-                handle = self._handles[index] = open(self._paths[index], "rb")
+                handle = self._handles[index] = open(self._paths[index], "rb")  # noqa: SIM115
             local = self._pos - self._starts[index]
             handle.seek(local)
             want = min(len(view) - written, self._sizes[index] - local)
@@ -420,7 +420,7 @@ def safe_extract(
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     report = ExtractReport([], [], [])
-    handle = open(archive, "rb") if isinstance(archive, (str, Path)) else archive
+    handle = open(archive, "rb") if isinstance(archive, (str, Path)) else archive  # noqa: SIM115
     try:
         if zipfile.is_zipfile(handle):
             handle.seek(0)
@@ -428,9 +428,11 @@ def safe_extract(
         else:
             handle.seek(0)
             try:
-                tar = tarfile.open(fileobj=handle, mode="r:*")
-            except tarfile.TarError as error:
-                raise TransferError(f"not a zip or tar archive ({error})") from None
+                tar = tarfile.open(fileobj=handle, mode="r:*")  # noqa: SIM115
+            except tarfile.TarError:
+                raise TransferError(
+                    "corrupt or truncated archive (neither a readable zip nor a tar)"
+                ) from None
             _extract_tar(tar, target, select, report, progress, desc)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
         raise TransferError(f"corrupt or truncated archive ({error})") from None

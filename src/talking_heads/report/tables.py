@@ -231,27 +231,78 @@ def build_table2(rows: Sequence[Mapping[str, Any]], out_dir: Path | str) -> tupl
     return md_path, csv_path
 
 
-_TABLE1_NOTES = {
-    "VoxCeleb1": "153.5K is VoxCeleb1's utterance count",
-    "HDTF": "362 counts videos, not speakers",
-    "MEAD": "60 speakers recorded, 48 public",
+#: known problems with the printed Table 1, footnoted in the output (sources: the datasets'
+#: papers and release files; see ``report/survey/README.md``)
+TABLE1_NOTES: dict[str, str] = {
+    "CREMA-D": "11.1 h cannot be recomputed from the released 16 kHz WAVs (about 5.3 h); "
+    "12 counts distinct sentences of 7,442 clips; head movement is mild",
+    "LRW": "published at ACCV 2016; 539k counts clips (538,766) of 500 words",
+    "VoxCeleb1": "153.5K is VoxCeleb1's utterance count (153,516), not sentences",
+    "VoxCeleb2": "1.1M counts utterances (1,128,246) of 6,112 speakers",
+    "MEAD": "60 speakers recorded, 48 public; 20 is not a sentence count (281.4k clips over "
+    "7 views)",
+    "HDTF": "362 counts videos, not speakers; the annotation files list 369 YouTube ids and "
+    "436 intervals (about 17 h)",
 }
+TABLE1_OURS_COLUMNS: tuple[str, ...] = (
+    "ours_dataset",
+    "ours_status",
+    "ours_hours",
+    "ours_speakers",
+    "ours_utterances",
+    "ours_head_movement",
+    "ours_source",
+)
+
+
+def _table1_ours(stats: Mapping[str, Any] | None, registered: str | None) -> dict[str, Any]:
+    """Our side of one Table 1 row from a ``statistics.json`` (None: not downloaded)."""
+    if registered is None:
+        return {"ours_dataset": "", "ours_status": "not in the workflow"}
+    if not stats or stats.get("hours") is None:
+        return {"ours_dataset": registered, "ours_status": "not downloaded"}
+    ok, rows = stats.get("clips_ok"), stats.get("clips_total")
+    status = "downloaded"
+    if ok is not None and rows:
+        status = f"downloaded: {ok:,}/{rows:,} clips ok ({100 * ok / rows:.1f} %)"
+    return {
+        "ours_dataset": registered,
+        "ours_status": status,
+        "ours_hours": round(float(stats["hours"]), 2),
+        "ours_speakers": "" if stats.get("speakers") is None else int(stats["speakers"]),
+        "ours_utterances": "" if stats.get("utterances") is None else int(stats["utterances"]),
+        "ours_head_movement": stats.get("head_movement", ""),
+        "ours_source": stats.get("source", ""),
+    }
 
 
 def build_table1(rows: Sequence[Mapping[str, Any]], out_dir: Path | str) -> tuple[Path, Path]:
-    """Write ``table1.md``/``table1.csv``: the survey's dataset table, our side still empty.
+    """Write ``table1.md``/``table1.csv``: the survey's dataset table beside our statistics.
 
-    Our per-dataset statistics arrive with the "datasets" issue; until then ``rows`` must
-    be empty.
+    ``rows`` are statistics of our copies (``data/<name>/statistics.json`` as written by
+    the acquisition pipeline's merge stage, with ``survey_name`` naming the Table 1 row and
+    ``dataset`` our registry name); a row with no ``hours`` marks a registered dataset not
+    downloaded yet. Survey rows without a registered dataset say "not in the workflow".
+    Known errors in the printed table are footnoted.
     """
-    if rows:
-        raise NotImplementedError(
-            "Table 1's 'ours' rows (statistics of our copies of the datasets) are not built "
-            "yet; they are planned in the 'datasets' issue"
-        )
     survey = survey_table("table1_datasets.csv")
-    columns = [*survey[0].keys(), "ours_hours", "ours_speakers", "note"]
-    table = [{**r, "note": _TABLE1_NOTES.get(r["name"], "")} for r in survey]
+    names = {r["name"] for r in survey}
+    unknown = [r.get("survey_name") for r in rows if r.get("survey_name") not in names]
+    if unknown:
+        raise ValueError(f"statistics for rows the survey's Table 1 lacks: {unknown}")
+    ours = {r["survey_name"]: r for r in rows}
+    table = []
+    footnotes: list[str] = []
+    for row in survey:
+        stats = ours.get(row["name"])
+        registered = None if stats is None else str(stats.get("dataset", row["name"]))
+        note = TABLE1_NOTES.get(row["name"], "")
+        marker = ""
+        if note:
+            footnotes.append(note)
+            marker = f"[{len(footnotes)}]"
+        table.append({**row, **_table1_ours(stats, registered), "note": note, "_marker": marker})
+    columns = [*survey[0].keys(), *TABLE1_OURS_COLUMNS, "note"]
     headers = [
         "Dataset",
         "Year",
@@ -260,18 +311,41 @@ def build_table1(rows: Sequence[Mapping[str, Any]], out_dir: Path | str) -> tupl
         "Sentences",
         "Head movement",
         "Source",
+        "Ours: dataset",
+        "Ours: status",
         "Ours: hours",
         "Ours: speakers",
-        "Known problem",
+        "Ours: utterances",
+        "Ours: head movement",
+        "Ours: source",
     ]
-    body = [[*(r[c] for c in survey[0]), MISSING, MISSING, r["note"]] for r in table]
+    body = [
+        [
+            f"{r['name']} {r['_marker']}".strip(),
+            *(r[c] for c in list(survey[0])[1:]),
+            *(r.get(c, "") if r.get(c, "") != "" else MISSING for c in TABLE1_OURS_COLUMNS),
+        ]
+        for r in table
+    ]
     note = (
-        "# Table 1: datasets\n\nThe survey's Table 1 as printed (source: survey (paper)). "
-        f'Our side ({MISSING}) is filled once our dataset statistics exist ("datasets" '
-        "issue). The last column lists known problems with the printed values.\n\n"
+        "# Table 1: datasets\n\nLeft: the survey's Table 1 as printed (source: survey "
+        "(paper)). Right: the same quantities computed from our manifests (ok clips only): "
+        "hours = summed clip durations, speakers = distinct speaker ids, utterances = clips. "
+        'A registered dataset not fetched yet reads "not downloaded"; rows the workflow has '
+        f'no dataset module for read "not in the workflow"; {MISSING}: no value. Our numbers '
+        "count what was actually obtained (dead links and licensed parts reduce them), so "
+        "they are a coverage report as much as a statistic.\n\n"
     )
+    notes = "\n".join(f"[{i}] {text}" for i, text in enumerate(footnotes, start=1))
     out_dir = Path(out_dir)
-    md_path = atomic_write_text(out_dir / "table1.md", note + _markdown_table(headers, body))
+    md_path = atomic_write_text(
+        out_dir / "table1.md",
+        note
+        + _markdown_table(headers, body)
+        + "\nKnown problems with the printed values:\n\n"
+        + notes
+        + "\n",
+    )
     csv_path = atomic_write_text(out_dir / "table1.csv", _csv_text(columns, table))
     return md_path, csv_path
 
