@@ -299,11 +299,24 @@ def test_staged_pipeline_records_every_outcome(
     stats = json.loads((ctx.data_root / "statistics.json").read_text())
     assert stats["speakers"] == 2 and stats["utterances"] == 3
     assert stats["hours"] == pytest.approx(3 * 0.6 / 3600, rel=0.05)
-    # a second run fetches nothing again
+    # verify: every ok clip matches its recorded size and sha256, until a file is damaged
+    from talking_heads.datasets.verify import verify_dataset
+
+    assert verify_dataset(ctx)["problems"] == []
+    damaged = ctx.raw_root / "video/s1_b.mp4"
+    damaged.write_bytes(damaged.read_bytes()[:-1] + b"\0")
+    problems = verify_dataset(ctx)["problems"]
+    assert problems == [
+        f"clip {ctx.data_root / manifest.loc['s1_b', 'path']}: sha256 differs from the manifest",
+        f"download {damaged}: sha256 differs from the published value",
+    ]
+    assert json.loads((ctx.data_root / "verify.json").read_text())["problems"] == problems
+    damaged.unlink()
+    # a second run fetches nothing again but the deleted file
     before = len(fixture_server.requests)
     run_all(dataset, ctx)
-    fetched = [r for r in fixture_server.requests[before:] if r.status in (200, 206)]
-    assert fetched == [] or all(r.path == "/toy/s3_a.mp4" for r in fetched)
+    fetched = [r.path for r in fixture_server.requests[before:] if r.status in (200, 206)]
+    assert sorted(fetched) == ["/toy/s1_b.mp4", "/toy/s3_a.mp4"]  # s3_a: its checksum failed
 
 
 def test_missing_credentials_fail_every_unit_and_the_run_goes_on(
