@@ -154,7 +154,13 @@ def test_cli_animate_options() -> None:
 def test_cli_reports_unknown_names_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     from talking_heads.cli import main
 
+    assert main(["datasets", "prepare", "voxcelebX"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "talking-heads datasets: error: unknown dataset 'voxcelebX'; known datasets: "
+        "cremad, demo, hdtf, lrw, mead, voxceleb1, voxceleb2"
+    )
     assert main(["datasets", "prepare", "voxceleb1"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "talking-heads datasets: error: unknown dataset 'voxceleb1'; known datasets: demo"
+        "talking-heads datasets: error: voxceleb1 is downloaded, not built: use "
+        "`talking-heads datasets download voxceleb1`"
     )

@@ -127,11 +127,12 @@ def test_tables_1_and_3_show_the_survey_with_an_empty_ours_side(tmp_path: Path) 
         rows = list(csv.DictReader(handle))
     assert len(rows) == 11 and rows[5]["name"] == "VoxCeleb1" and rows[5]["sentences"] == "153.5K"
     assert "utterance" in rows[5]["note"] and rows[5]["ours_hours"] == ""
-    assert "| VoxCeleb1 | 2017 | 352 | 1.2k | 153.5K |" in md1.read_text(encoding="utf-8")
+    assert rows[5]["ours_status"] == "not in the workflow"
+    text = md1.read_text(encoding="utf-8")
+    assert "| VoxCeleb1 [3] | 2017 | 352 | 1.2k | 153.5K | Yes | Wild | — | not in" in text
+    assert "[3] 153.5K is VoxCeleb1's utterance count" in text
     md3, _ = build_table3([], tmp_path)
     assert "| SadTalker | 2023 | 290 | 4.1 | 3.72 | — |" in md3.read_text(encoding="utf-8")
-    with pytest.raises(NotImplementedError, match="datasets"):
-        build_table1([{"name": "demo"}], tmp_path)
     with pytest.raises(NotImplementedError, match="hardware"):
         TABLES.get("table3").build([{"method": "FOMM"}], tmp_path)
 
