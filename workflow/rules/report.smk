@@ -89,8 +89,16 @@ rule table1:
     input:
         statistics_files(),
     output:
-        md="results/tables/table1.md",
-        csv="results/tables/table1.csv",
+        md=report(
+            "results/tables/table1.md",
+            caption="../report/table1.rst",
+            category="Tables",
+        ),
+        csv=report(
+            "results/tables/table1.csv",
+            caption="../report/table1.rst",
+            category="Tables",
+        ),
     log:
         "logs/report/table1.log",
     benchmark:
