@@ -268,9 +268,10 @@ def _units_frame(rows: Iterable[Mapping[str, Any]], num_shards: int) -> pd.DataF
     if len(frame):
         frame["group"] = frame["group"].fillna(frame["unit_id"]).astype(str)
         missing = frame["shard"].isna()
-        frame.loc[missing, "shard"] = [
-            stable_shard(g, num_shards) for g in frame.loc[missing, "group"]
-        ]
+        if missing.any():
+            frame.loc[missing, "shard"] = [
+                stable_shard(g, num_shards) for g in frame.loc[missing, "group"]
+            ]
         frame["meta"] = [
             m if isinstance(m, str) else json.dumps(m if isinstance(m, dict) else {})
             for m in frame["meta"]
