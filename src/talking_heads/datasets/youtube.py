@@ -113,7 +113,7 @@ def cut_clip(
 
     ``crop`` is ``(x, y, w, h)`` in source pixels, ``size`` a square output side (area
     resampling, anti-aliased), ``fps`` a constant output rate. Audio is kept as AAC unless
-    ``audio`` is false. Accurate seeking (``-ss`` after ``-i``) keeps frame boundaries exact.
+    ``audio`` is false.
     """
     if end_s <= start_s:
         raise ValueError(f"empty interval [{start_s}, {end_s})")
@@ -126,7 +126,9 @@ def cut_clip(
     if fps is not None:
         filters.append(f"fps={fps}")
     command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
-    command += ["-i", str(source), "-ss", f"{start_s:.3f}", "-to", f"{end_s:.3f}"]
+    # input seeking jumps to the keyframe before start_s and, since the video is re-encoded,
+    # decodes and drops frames up to start_s: frame-exact without decoding from the beginning
+    command += ["-ss", f"{start_s:.3f}", "-i", str(source), "-t", f"{end_s - start_s:.3f}"]
     if filters:
         command += ["-vf", ",".join(filters)]
     command += ["-c:v", "libx264", "-crf", "10", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
