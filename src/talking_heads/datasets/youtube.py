@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from talking_heads.datasets.transfer import TransferError, redact_url
@@ -81,7 +81,15 @@ def ytdlp_download(
         "overwrites": False,
     }
     if sections:
-        options["download_ranges"] = download_range_func(None, [tuple(s) for s in sections])
+        ranges = download_range_func(None, [tuple(s) for s in sections])
+
+        def numbered_ranges(info: dict, ydl: object) -> Iterator[dict]:
+            # plain time ranges carry no index, so every section would be named ".NA" (and all
+            # but the first skipped as already present); number them 1, 2, ... for section_path
+            for number, section in enumerate(ranges(info, ydl), 1):
+                yield {**section, "index": number}
+
+        options["download_ranges"] = numbered_ranges
         options["force_keyframes_at_cuts"] = True
     try:
         with yt_dlp.YoutubeDL(options) as downloader:
