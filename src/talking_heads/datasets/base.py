@@ -250,10 +250,23 @@ def http_fetch(ctx: AcquireContext, unit: Mapping[str, Any], session: Any) -> di
     }
 
 
-def _text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value == "":
-        return None
+def cell_text(value: Any) -> str:
+    """A table cell as text: ``""`` for a missing value (None, NaN, ``pd.NA``)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+        return ""
     return str(value)
+
+
+def unit_meta(unit: Mapping[str, Any]) -> dict[str, Any]:
+    """A unit's dataset-specific ``meta`` field (JSON text in the index) as a dict."""
+    meta = unit.get("meta")
+    if isinstance(meta, str):
+        return json.loads(meta) if meta else {}
+    return dict(meta) if isinstance(meta, Mapping) else {}
+
+
+def _text(value: Any) -> str | None:
+    return cell_text(value) or None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -55,7 +54,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from talking_heads.datasets.base import AcquireContext, Dataset, describe_clips
+from talking_heads.datasets.base import AcquireContext, Dataset, describe_clips, unit_meta
 from talking_heads.datasets.transfer import (
     TransferError,
     fetch_text,
@@ -282,7 +281,7 @@ class CremaD(Dataset):
         mine = units[units["shard"] == shard]
         items, failed = [], []
         for unit in mine.to_dict("records"):
-            meta = _meta(unit)
+            meta = unit_meta(unit)
             if "stem" not in meta:
                 continue  # a failed metadata unit: the pipeline adds its row
             stem = meta["stem"]
@@ -367,8 +366,3 @@ def _truncation(row: Mapping[str, Any]) -> str | None:
             f"{float(duration):.2f} s the container declares)"
         )
     return None
-
-
-def _meta(unit: Mapping[str, Any]) -> dict[str, Any]:
-    meta = unit.get("meta")
-    return json.loads(meta) if isinstance(meta, str) else dict(meta or {})

@@ -86,7 +86,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 
-from talking_heads.datasets.base import AcquireContext, Dataset, describe_clips
+from talking_heads.datasets.base import (
+    AcquireContext,
+    Dataset,
+    cell_text,
+    describe_clips,
+    unit_meta,
+)
 from talking_heads.datasets.transfer import TransferError, fetch_text, redact_url
 from talking_heads.datasets.youtube import YOUTUBE_URL_TEMPLATE, section_path
 from talking_heads.utils.atomic import atomic_path, atomic_write_json, atomic_write_text
@@ -346,19 +352,6 @@ def scale_crop(box: CropBox, ref_height: int, width: int, height: int) -> tuple[
     return CropBox(x=x, y=y, w=w, h=h), clamped
 
 
-def _meta(unit: Mapping[str, Any]) -> dict[str, Any]:
-    meta = unit.get("meta")
-    if isinstance(meta, str):
-        return json.loads(meta) if meta else {}
-    return dict(meta) if isinstance(meta, Mapping) else {}
-
-
-def _text(value: Any) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    return str(value)
-
-
 def _first_line(error: BaseException) -> str:
     if isinstance(error, TransferError):
         return error.reason
@@ -515,7 +508,7 @@ class HDTF(Dataset):
         """yt-dlp the intervals that have a crop box (one section file each)."""
         from talking_heads.datasets.youtube import ytdlp_download
 
-        meta = _meta(unit)
+        meta = unit_meta(unit)
         cropped = [c for c in meta["clips"] if c["crop"]]
         dest = ctx.raw_root / str(unit["dest"])
         sections = [section_path(dest, n) for n in range(1, len(cropped) + 1)]
@@ -540,7 +533,7 @@ class HDTF(Dataset):
         from talking_heads.datasets.youtube import cut_clip
         from talking_heads.utils.media import probe_video
 
-        meta = _meta(unit)
+        meta = unit_meta(unit)
         dest = ctx.raw_root / str(unit["dest"])
         record_path = self.cuts_path(ctx, unit)
         record: dict[str, Any] = {"clips": {}, "errors": {}}
@@ -595,7 +588,7 @@ class HDTF(Dataset):
         for unit in units[units["shard"] == shard].to_dict("records"):
             if unit["kind"] != "youtube":
                 continue
-            meta = _meta(unit)
+            meta = unit_meta(unit)
             record_path = self.cuts_path(ctx, unit)
             record = json.loads(record_path.read_text("utf-8")) if record_path.exists() else {}
             base = {
@@ -610,14 +603,14 @@ class HDTF(Dataset):
                 "resolution": meta["resolution"],
                 "box_height": meta["box_height"],
             }
-            preset = _text(unit.get("status"))
+            preset = cell_text(unit.get("status"))
             if not meta["clips"]:
                 rows.append(
                     {
                         **base,
                         "clip_id": f"{meta['subset']}_{meta['name']}",
                         "status": "skipped" if preset == "skipped" else "failed",
-                        "reason": _text(unit.get("reason")),
+                        "reason": cell_text(unit.get("reason")),
                     }
                 )
                 continue
@@ -661,20 +654,20 @@ class HDTF(Dataset):
         unit: Mapping[str, Any], clip: Mapping[str, Any], record: Mapping[str, Any], out: Path
     ) -> dict[str, str] | None:
         """Status and reason of a clip that has no file to describe (None when it has one)."""
-        subset = _meta(unit)["subset"]
+        subset = unit_meta(unit)["subset"]
         if not clip["crop"]:
             return {"status": "skipped", "reason": f"no crop box in {subset}_crop_wh.txt"}
         if out.exists():
             return None
-        preset = _text(unit.get("status"))
+        preset = cell_text(unit.get("status"))
         if preset in ("skipped", "failed"):
-            return {"status": preset, "reason": _text(unit.get("reason"))}
+            return {"status": preset, "reason": cell_text(unit.get("reason"))}
         error = record.get("errors", {}).get(str(clip["k"]))
         if error:
             return {"status": "failed", "reason": error}
-        downloaded = _text(unit.get("download_status"))
+        downloaded = cell_text(unit.get("download_status"))
         if downloaded == "failed":
-            return {"status": "failed", "reason": _text(unit.get("download_reason"))}
+            return {"status": "failed", "reason": cell_text(unit.get("download_reason"))}
         if not downloaded:
             return {"status": "failed", "reason": "not downloaded (download stage did not run)"}
         return None

@@ -72,7 +72,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from talking_heads.datasets.base import AcquireContext, Dataset, describe_clips
+from talking_heads.datasets.base import AcquireContext, Dataset, describe_clips, unit_meta
 from talking_heads.datasets.transfer import TransferError, fetch_text, redact_url, safe_extract
 from talking_heads.utils.atomic import atomic_write_json
 
@@ -292,7 +292,7 @@ class MEAD(Dataset):
 
     def after_fetch(self, ctx: AcquireContext, unit: Mapping[str, Any]) -> None:
         """Extract the archive safely into ``<raw>/<actor>/`` (once; a marker records it)."""
-        meta = _meta(unit)
+        meta = unit_meta(unit)
         actor, archive = meta["actor"], meta["archive"]
         tar_path = ctx.raw_root / str(unit["dest"])
         target = ctx.raw_root / actor
@@ -344,7 +344,7 @@ class MEAD(Dataset):
         items: list[dict[str, Any]] = []
         extra: list[dict[str, Any]] = []
         for unit in mine.to_dict("records"):
-            meta = _meta(unit)
+            meta = unit_meta(unit)
             actor, archive = meta["actor"], meta["archive"]
             marker = _marker(ctx, actor, archive)
             rejected = json.loads(marker.read_text("utf-8"))["rejected"] if marker.exists() else []
@@ -455,11 +455,6 @@ class MEAD(Dataset):
             "head_movement": self.head_movement,
             "source": self.environment,
         }
-
-
-def _meta(unit: Mapping[str, Any]) -> dict[str, Any]:
-    meta = unit.get("meta")
-    return json.loads(meta) if isinstance(meta, str) else dict(meta or {})
 
 
 def _marker(ctx: AcquireContext, actor: str, archive: str) -> Path:

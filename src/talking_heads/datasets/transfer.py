@@ -444,6 +444,35 @@ def safe_extract(
     return report
 
 
+def _place_member(
+    report: ExtractReport,
+    target: Path,
+    name: str,
+    *,
+    problem: str | None,
+    is_dir: bool,
+    size: int,
+    open_source: Callable[[], BinaryIO | None],
+) -> None:
+    """Extract one checked member: rejected with its problem, kept if already whole, or written."""
+    if problem:
+        report.rejected.append((name, problem))
+        return
+    dest = target / name
+    if is_dir:
+        dest.mkdir(parents=True, exist_ok=True)
+        return
+    if dest.exists() and dest.stat().st_size == size:
+        report.existing.append(dest)
+        return
+    source = open_source()
+    if source is None:
+        report.rejected.append((name, "unreadable member"))
+        return
+    _write_member(source, dest)
+    report.extracted.append(dest)
+
+
 def _write_member(source: BinaryIO, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.extracting")
@@ -467,18 +496,15 @@ def _extract_zip(
         mode = member.external_attr >> 16
         if problem is None and (mode & 0o170000) == 0o120000:
             problem = "symbolic link"
-        if problem:
-            report.rejected.append((member.filename, problem))
-            continue
-        dest = target / member.filename
-        if member.is_dir():
-            dest.mkdir(parents=True, exist_ok=True)
-            continue
-        if dest.exists() and dest.stat().st_size == member.file_size:
-            report.existing.append(dest)
-            continue
-        _write_member(archive.open(member), dest)
-        report.extracted.append(dest)
+        _place_member(
+            report,
+            target,
+            member.filename,
+            problem=problem,
+            is_dir=member.is_dir(),
+            size=member.file_size,
+            open_source=lambda member=member: archive.open(member),
+        )
 
 
 def _extract_tar(
@@ -498,22 +524,15 @@ def _extract_tar(
                 problem = "symbolic link" if member.issym() else "hard link"
             elif problem is None and not (member.isfile() or member.isdir()):
                 problem = "device, fifo or other special file"
-            if problem:
-                report.rejected.append((member.name, problem))
-                continue
-            dest = target / member.name
-            if member.isdir():
-                dest.mkdir(parents=True, exist_ok=True)
-                continue
-            if dest.exists() and dest.stat().st_size == member.size:
-                report.existing.append(dest)
-                continue
-            source = archive.extractfile(member)
-            if source is None:
-                report.rejected.append((member.name, "unreadable member"))
-                continue
-            _write_member(source, dest)
-            report.extracted.append(dest)
+            _place_member(
+                report,
+                target,
+                member.name,
+                problem=problem,
+                is_dir=member.isdir(),
+                size=member.size,
+                open_source=lambda member=member: archive.extractfile(member),
+            )
             bar.update(1)
 
 

@@ -74,10 +74,12 @@ import pandas as pd
 from talking_heads.datasets.base import (
     AcquireContext,
     Dataset,
+    cell_text,
     describe_clips,
     http_fetch,
     read_index,
     stable_shard,
+    unit_meta,
 )
 from talking_heads.datasets.transfer import (
     ConcatReader,
@@ -420,19 +422,6 @@ def _parts(stem: str, count: int) -> tuple[str, ...]:
     return tuple(f"{stem}_parta{chr(ord('a') + i)}" for i in range(count))
 
 
-def _meta(unit: Mapping[str, Any]) -> dict[str, Any]:
-    meta = unit.get("meta")
-    if isinstance(meta, str):
-        return json.loads(meta) if meta else {}
-    return dict(meta) if isinstance(meta, Mapping) else {}
-
-
-def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return ""
-    return str(value)
-
-
 _CONTENT_DIR = {"audio": ("wav", "aac"), "video": ("mp4",), "track": ("txt",)}
 _SUFFIXES = {"audio": (".wav", ".m4a"), "video": (".mp4",), "track": (".txt",)}
 
@@ -695,7 +684,7 @@ class VoxCelebBase(Dataset):
         if self.source_of(ctx) == "kaist" and unit["kind"] != "metadata":
             _mask_keys_in_http_logs()
             key = (self.auth(ctx) or ("",))[0]
-            unit = {**unit, "url": self.file_url(ctx, _meta(unit)["file"], key)}
+            unit = {**unit, "url": self.file_url(ctx, unit_meta(unit)["file"], key)}
         return http_fetch(ctx, unit, session)
 
     def after_fetch(self, ctx: AcquireContext, unit: Mapping[str, Any]) -> None:
@@ -732,7 +721,7 @@ class VoxCelebBase(Dataset):
         from talking_heads.datasets.youtube import cut_clip
         from talking_heads.utils.media import probe_video
 
-        meta = _meta(unit)
+        meta = unit_meta(unit)
         video = ctx.raw_root / str(unit["dest"])
         try:
             probed = probe_video(video)
@@ -812,7 +801,8 @@ class VoxCelebBase(Dataset):
                 log.warning("%s: %s", archive.name, summary[archive.name]["reason"])
                 continue
             first = index.loc[index["unit_id"] == archive.parts[0], "meta"]
-            joined_md5 = _meta({"meta": first.iloc[0]}).get("joined_md5") if len(first) else None
+            first_meta = unit_meta({"meta": first.iloc[0]}) if len(first) else {}
+            joined_md5 = first_meta.get("joined_md5")
             summary[archive.name] = self._assemble_one(ctx, archive, joined_md5)
         return {"archives": summary}
 
@@ -935,7 +925,7 @@ class VoxCelebBase(Dataset):
                 unit = by_unit.get(archive.name, {})
                 if unit.get("download_status") != "ok":
                     continue
-                checksum = "md5 verified" if _text(unit.get("md5")) else NO_PUBLISHED_MD5
+                checksum = "md5 verified" if cell_text(unit.get("md5")) else NO_PUBLISHED_MD5
             roots = _layout_roots(ctx.raw_root / archive.subset, _CONTENT_DIR[archive.content])
             source = redact_url(self.file_url(ctx, archive.name))
             for speaker_dir in _speaker_dirs(roots, shard, ctx.num_shards):
@@ -1020,10 +1010,10 @@ class VoxCelebBase(Dataset):
         for unit in records:
             if unit.get("kind") != "youtube":
                 continue
-            meta = _meta(unit)
+            meta = unit_meta(unit)
             video_id = meta["video_id"]
-            status = _text(unit.get("download_status"))
-            reason = _text(unit.get("download_reason")) or _text(unit.get("reason"))
+            status = cell_text(unit.get("download_status"))
+            reason = cell_text(unit.get("download_reason")) or cell_text(unit.get("reason"))
             if not status:
                 reason = reason or "not downloaded (download stage did not run)"
             cuts_path = _cuts_path(ctx, video_id)
@@ -1086,13 +1076,7 @@ class VoxCelebBase(Dataset):
         ok = manifest[manifest["status"] == "ok"]
         if "protocol" in ok.columns and (ok["protocol"] == "voxceleb").any():
             ok = ok[ok["protocol"] == "voxceleb"]
-        return {
-            "hours": float(pd.to_numeric(ok["duration_s"], errors="coerce").sum() / 3600.0),
-            "speakers": int(ok["speaker"].nunique()),
-            "utterances": len(ok),
-            "head_movement": self.head_movement,
-            "source": self.environment,
-        }
+        return super().statistics(ok)
 
 
 _KEY_IN_QUERY = re.compile(r"([?&](?:key|token|access_token|password|sig|signature)=)[^&\s\"']+")
