@@ -28,6 +28,16 @@ class LoggedRequest:
 
 
 @dataclass
+class _QuietServer(http.server.ThreadingHTTPServer):
+    """A threading server that does not print the resets the tests cause on purpose."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FixtureServer:
     root: Path
     requests: list[LoggedRequest] = field(default_factory=list)
@@ -141,7 +151,7 @@ class FixtureServer:
                 self._log(status, len(body))
                 self.wfile.write(body)
 
-        self._httpd = http.server.ThreadingHTTPServer((self.host, 0), Handler)
+        self._httpd = _QuietServer((self.host, 0), Handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
