@@ -27,7 +27,6 @@ class LoggedRequest:
     query: str = ""
 
 
-@dataclass
 class _QuietServer(http.server.ThreadingHTTPServer):
     """A threading server that does not print the resets the tests cause on purpose."""
 
@@ -38,6 +37,7 @@ class _QuietServer(http.server.ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+@dataclass
 class FixtureServer:
     root: Path
     requests: list[LoggedRequest] = field(default_factory=list)
