@@ -86,12 +86,12 @@ class FixtureServer:
 
             def _deny(self, status: int) -> None:
                 body = f"{status}".encode()
+                self._log(status, 0)  # logged before any byte of the reply the client acts on
                 self.send_response(status)
                 if status == 401:
                     self.send_header("WWW-Authenticate", 'Basic realm="fixture"')
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self._log(status, 0)  # logged before the reply, which the client may act on
                 self.wfile.write(body)
 
             def do_HEAD(self) -> None:
@@ -122,13 +122,18 @@ class FixtureServer:
                         start = int(match[1])
                         end = int(match[2]) if match[2] else size - 1
                         if start >= size:
+                            self._log(416, 0)
                             self.send_response(416)
                             self.send_header("Content-Range", f"bytes */{size}")
                             self.send_header("Content-Length", "0")
                             self.end_headers()
-                            self._log(416, 0)
                             return
                         status = 206
+                body = data[start : end + 1]
+                cuts = server.cuts.get(path)
+                limit = cuts.pop(0) if cuts and not head else None
+                sent = 0 if head else len(body) if limit is None else min(limit, len(body))
+                self._log(status, sent)
                 self.send_response(status)
                 self.send_header("Accept-Ranges", "bytes")
                 self.send_header("Content-Type", "application/octet-stream")
@@ -137,18 +142,12 @@ class FixtureServer:
                     self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
                 self.end_headers()
                 if head:
-                    self._log(status, 0)
                     return
-                body = data[start : end + 1]
-                cuts = server.cuts.get(path)
-                if cuts:
-                    limit = cuts.pop(0)
-                    self._log(status, min(limit, len(body)))
+                if limit is not None:
                     self.wfile.write(body[:limit])
                     self.wfile.flush()
                     self.close_connection = True
                     return
-                self._log(status, len(body))
                 self.wfile.write(body)
 
         self._httpd = _QuietServer((self.host, 0), Handler)
