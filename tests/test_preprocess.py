@@ -28,7 +28,13 @@ from talking_heads.preprocess.crop import (
     sample_indices,
 )
 from talking_heads.preprocess.detect import DETECTORS, make_detector
-from talking_heads.preprocess.recipes import RECIPES, FommParams, run_shard, select_shard
+from talking_heads.preprocess.recipes import (
+    RECIPES,
+    FommParams,
+    load_features,
+    run_shard,
+    select_shard,
+)
 from talking_heads.utils.media import read_image, read_video
 
 # The demo's settings: 176x144 frames with a ~55 px face. dlib HOG boxes jump in scale between
@@ -240,11 +246,36 @@ def test_carphone_audio_and_logmel(shard: Path, shard_table: pd.DataFrame) -> No
     assert (info.samplerate, info.channels) == (16000, 1)
     assert info.frames == round(120 / (30000 / 1001) * 16000)
     with np.load(shard / "features.npz") as features:
-        assert set(features.files) == {"carphone"}
-        mel = features["carphone"]
+        assert set(features.files) == {
+            "mel/carphone",
+            "mfcc/carphone",
+            "boxes/carphone",
+            "landmarks/carphone",
+            "boxes/astronaut",
+            "landmarks/astronaut",
+        }
+    mel = load_features(shard, "carphone")["mel"]
     assert mel.shape == (80, num_mel_frames(info.frames)) and carphone.mel_frames == mel.shape[1]
     wav, _ = read_wav(shard / carphone.audio_path)
     np.testing.assert_array_equal(mel, melspectrogram(wav))
+
+
+def test_carphone_landmarks_follow_the_face_in_crop_pixels(
+    shard: Path, shard_table: pd.DataFrame
+) -> None:
+    carphone = shard_table.loc["carphone"]
+    features = load_features(shard, "carphone")
+    points, boxes = features["landmarks"], features["boxes"]
+    assert points.shape == (carphone.num_frames, 68, 2) and boxes.shape == (carphone.num_frames, 4)
+    left, _, right, _ = map(int, carphone.bbox.split("-"))
+    scale = 64 / (right - left)
+    # every face box lies inside the tube crop, and its landmarks inside the mapped box
+    assert (boxes[:, 0] >= left - 1).all() and (boxes[:, 2] <= right + 1).all()
+    mapped_x1 = (boxes[:, 0] - left) * scale
+    mapped_x2 = (boxes[:, 2] - left) * scale
+    centre_x = points[:, :, 0].mean(axis=1)
+    assert ((centre_x > mapped_x1) & (centre_x < mapped_x2)).all()
+    assert (points[:, 36:48, 1].mean(axis=1) < points[:, 48:68, 1].mean(axis=1)).all()
 
 
 def test_portrait_crop_is_a_png(shard: Path, shard_table: pd.DataFrame) -> None:
@@ -320,14 +351,15 @@ def test_bad_inputs_get_reasons_and_never_raise(bad_manifest: Path, tmp_path: Pa
     out = run_shard(bad_manifest, "fomm", DEMO_PARAMS, 0, 1, tmp_path / "shard")
     table = read_manifest(out / "manifest.parquet").set_index("clip_id")
     assert table.loc["empty", "status"] == "skipped"
-    for clip in ("empty", "garbage", "garbage_png"):
+    assert table.loc["empty", "reason"] == "empty file (0 bytes)"
+    for clip in ("garbage", "garbage_png"):
         assert table.loc[clip, "reason"].startswith("cannot decode"), table.loc[clip, "reason"]
     assert "missing input file" in table.loc["missing", "reason"]
     silent = table.loc["silent"]
     assert silent.status == "ok" and silent.notes == "no audio stream" and silent.audio_path == ""
     assert silent.num_frames == 120
     with np.load(out / "features.npz") as features:
-        assert features.files == []
+        assert sorted(features.files) == ["boxes/silent", "landmarks/silent"]
 
 
 def test_required_audio_skips_silent_clips(bad_manifest: Path, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 
 from conftest import PROJECT_ROOT, copy_project, git
+from talking_heads.utils.media import read_video
 
 pytestmark = pytest.mark.integration
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -79,12 +81,28 @@ def test_demo_report_has_survey_rows_and_our_row(demo_run: Path) -> None:
     assert "demo" in markdown and "DaGAN++" in markdown
 
 
-def test_bad_input_skipped_with_reason(demo_run: Path) -> None:
-    manifest = pd.read_parquet(demo_run / "results/preprocessed/demo/fomm/manifest.parquet")
-    bikes = manifest[manifest["clip_id"] == "bikes"].iloc[0]
+@pytest.mark.parametrize("recipe", ["fomm", "wav2lip"])
+def test_demo_recipes_crop_carphone_and_skip_bikes_for_no_face(demo_run: Path, recipe: str) -> None:
+    from talking_heads.preprocess.recipes import load_features
+
+    root = demo_run / "results/preprocessed/demo" / recipe
+    manifest = pd.read_parquet(root / "manifest.parquet").set_index("clip_id")
+    bikes = manifest.loc["bikes"]
     assert bikes["status"] == "skipped"
-    assert "no face" in bikes["reason"]
-    assert (manifest.loc[manifest["clip_id"] == "carphone", "status"] == "ok").all()
+    assert bikes["reason"].startswith("no face")
+    carphone = manifest.loc["carphone"]
+    assert carphone["status"] == "ok"
+    size = 64 if recipe == "fomm" else 96
+    shard = root / carphone["shard"]
+    frames, fps = read_video(shard / carphone["path"])
+    assert frames.shape[1:] == (size, size, 3) and len(frames) == carphone["num_frames"]
+    assert fps == pytest.approx(carphone["fps"])
+    features = load_features(shard, "carphone")
+    assert features["mel"].shape[0] == 80 and features["boxes"].shape == (len(frames), 4)
+    if recipe == "wav2lip":
+        assert carphone["fps"] == 25 and features["landmarks"].shape == (len(frames), 68, 2)
+    summary = json.loads((root / "summary.json").read_text())
+    assert summary["items"] == len(manifest) and summary["by_status"]["skipped"] >= 1
 
 
 def test_second_run_does_nothing(demo_run: Path) -> None:

@@ -137,7 +137,9 @@ def _cmd_preprocess(args: argparse.Namespace) -> None:
     from talking_heads.preprocess.recipes import run_shard
 
     params = dict(args.param or [])
-    out = run_shard(args.manifest, args.recipe, params, args.shard, args.num_shards, args.out)
+    out = run_shard(
+        args.manifest, args.recipe, params, args.shard, args.num_shards, args.out, force=args.force
+    )
     print(out)
 
 
@@ -380,6 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="KEY=VALUE",
         help="recipe parameter (repeatable)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="recompute a shard already complete for the same recipe, parameters and input",
     )
     p.set_defaults(func=_cmd_preprocess)
 

@@ -93,7 +93,37 @@ def merge_shard_manifests(
             for k, v in merged.loc[merged["status"] != "ok", "reason"].value_counts().items()
         },
         "shards": [Path(s).name for s in shard_dirs],
+        **_throughput(shard_dirs),
     }
+    if "notes" in merged.columns:
+        notes = merged.loc[merged["status"] == "ok", "notes"].fillna("").astype(str)
+        counts = pd.Series([n for text in notes for n in text.split("; ") if n]).value_counts()
+        summary["ok_with_notes"] = {k: int(v) for k, v in counts.items()}
     if summary_path is not None:
         atomic_write_json(summary_path, summary)
     return summary
+
+
+def _throughput(shard_dirs: list[Path]) -> dict:
+    """Totals over the shards' ``summary.json`` files: recipe, frames, time and rates."""
+    import json
+
+    summaries = []
+    for shard in shard_dirs:
+        path = Path(shard) / "summary.json"
+        if path.is_file():
+            summaries.append(json.loads(path.read_text()))
+    if not summaries:
+        return {}
+    frames = sum(int(s.get("frames_decoded", 0)) for s in summaries)
+    items = sum(int(s.get("items", 0)) for s in summaries)
+    busy = sum(float(s.get("elapsed_s", 0.0)) for s in summaries)
+    return {
+        "recipe": summaries[0].get("recipe"),
+        "params": summaries[0].get("params"),
+        "frames_decoded": frames,
+        "frames_written": sum(int(s.get("frames_written", 0)) for s in summaries),
+        "shard_seconds": round(busy, 3),
+        "clips_per_shard_second": round(items / busy, 3) if busy > 0 else None,
+        "frames_per_shard_second": round(frames / busy, 1) if busy > 0 else None,
+    }

@@ -57,6 +57,31 @@ WEIGHTS.add(
         size_bytes=574673361,
     ),
 )
+# face-alignment's files follow torch.hub's naming (the hex after the last "-" is the start of
+# the file's sha256), though face_alignment 1.5.0 downloads them without checking it. The full
+# digests below are the values pinned independently by several public projects and both start
+# with that prefix; they were not recomputed here (no network access when they were added).
+WEIGHTS.add(
+    "s3fd",
+    WeightsSpec(
+        name="s3fd",
+        filename="s3fd-619a316812.pth",
+        url="https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth",
+        sha256="619a31681264d3f7f7fc7a16a42cbbe8b23f31a256f75a366e5a1bcd59b33543",
+        used_by="S3FD face detector (detector: sfd; face_alignment's state dict)",
+        size_bytes=89843225,
+    ),
+)
+WEIGHTS.add(
+    "fan68",
+    WeightsSpec(
+        name="fan68",
+        filename="2DFAN4-11f355bf06.pth.tar",
+        url="https://www.adrianbulat.com/downloads/python-fan/2DFAN4-11f355bf06.pth.tar",
+        sha256="11f355bf0693120222f5955ce3f9dc8fb5763ebb30a47d7906e509490d32e4aa",
+        used_by="2D-FAN-4 68-point landmarks (landmarks: fan68; face_alignment 1.5's state dict)",
+    ),
+)
 
 
 def weights_dir() -> Path:

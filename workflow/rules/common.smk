@@ -112,7 +112,32 @@ def num_shards(wildcards):
 def recipe_params(wildcards):
     """Recipe parameters from config as repeated ``--param key=value`` options."""
     params = config["preprocess"].get(wildcards.recipe, {})
-    return " ".join(f"--param {key}={value}" for key, value in sorted(params.items()))
+    options = []
+    for key, value in sorted(params.items()):
+        if key == "datasets":
+            continue
+        if isinstance(value, (list, tuple)):
+            value = ",".join(str(item) for item in value)
+        options.append(f"--param {key}={value}")
+    return " ".join(options)
+
+
+def preprocess_gpus(wildcards):
+    """1 when the recipe's detector or landmarker runs on torch (S3FD, FAN), else 0."""
+    params = config["preprocess"].get(wildcards.recipe, {})
+    torch_backends = {"sfd", "fan68"}
+    return int(bool({params.get("detector"), params.get("landmarks")} & torch_backends))
+
+
+def preprocess_pairs():
+    """(dataset, recipe) pairs to preprocess: those methods and evaluation read, and each
+    recipe's ``datasets`` list in config."""
+    ev = config["evaluation"]
+    pairs = [(spec["dataset"], spec["recipe"]) for spec in config["methods"].values()]
+    pairs.append((ev["dataset"], ev["recipe"]))
+    for recipe, params in config["preprocess"].items():
+        pairs += [(dataset, recipe) for dataset in params.get("datasets", [])]
+    return list(dict.fromkeys(pairs))
 
 
 def method_of(experiment):
@@ -271,11 +296,9 @@ def dvc_push_option(wildcards):
 
 def artifact_outputs():
     """Every declared output of the run (what the DVC records cover), in DAG order."""
-    ev = config["evaluation"]
     targets = [f"{dataset_root(d)}/manifest.parquet" for d in config["datasets"]]
     targets += statistics_files()
-    pairs = [(spec["dataset"], spec["recipe"]) for spec in config["methods"].values()]
-    for dataset, recipe in dict.fromkeys(pairs + [(ev["dataset"], ev["recipe"])]):
+    for dataset, recipe in preprocess_pairs():
         targets += shard_dirs(dataset, recipe)
         targets += [
             f"results/preprocessed/{dataset}/{recipe}/manifest.parquet",

@@ -11,9 +11,9 @@ rule preprocess_shard:
     benchmark:
         "benchmarks/preprocess/{dataset}/{recipe}/shard-{shard}.tsv"
     resources:
-        gpu=0,
-        mem_mb=4000,
-        runtime=120,
+        gpu=preprocess_gpus,
+        mem_mb=8000,
+        runtime=240,
     params:
         num_shards=num_shards,
         recipe_params=recipe_params,

@@ -16,8 +16,10 @@ Follows ``AliaksandrSiarohin/video-preprocessing`` (``crop_vox.py`` and ``util.p
 4. The tube is enlarged by ``increase`` (upstream 0.1) on each side and grown to a square
    (``compute_aspect_preserved_bbox``); a box leaving the frame is rejected (upstream) or,
    with ``border="shift"``, moved inside the frame when it fits.
-5. Frames are cropped and resized with ``skimage.transform.resize(..., anti_aliasing=True)``
-   followed by ``img_as_ubyte``, exactly as upstream's ``crop_bbox_from_frames``.
+5. Frames are cropped and resized with upstream's anti-aliased resize
+   (``skimage.transform.resize(..., anti_aliasing=True)`` + ``img_as_ubyte``), by default
+   through an equivalent OpenCV filter that is within one grey level and ten times faster
+   (:func:`resize_antialiased`).
 
 One crop is produced per input: the longest track that passes every check.
 """
@@ -244,21 +246,80 @@ def plan_crop(
     return first_failure
 
 
-def crop_frames(frames: np.ndarray, box: IntBox, resolution: int | None) -> np.ndarray:
+RESIZE_MODES = ("fast", "skimage")
+
+
+def resize_antialiased(image: np.ndarray, size: int, mode: str = "fast") -> np.ndarray:
+    """Resize an ``(H, W, 3)`` uint8 image to ``size`` squared with anti-aliasing.
+
+    ``mode="skimage"`` is upstream's ``img_as_ubyte(resize(image, shape, anti_aliasing=True))``.
+    ``mode="fast"`` computes the same filter about ten times faster: OpenCV's Gaussian of
+    ``sigma = max(0, (scale - 1) / 2)`` per axis with mirrored borders (scipy's ``mirror``,
+    what skimage applies), then separable linear interpolation on pixel centres with mirrored
+    edges, rounded to uint8. It differs from skimage by at most one grey level (tested).
+    """
+    if mode == "skimage":
+        from skimage import img_as_ubyte
+        from skimage.transform import resize
+
+        return img_as_ubyte(resize(image, (size, size), anti_aliasing=True))
+    if mode != "fast":
+        raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
+    import cv2
+
+    height, width = image.shape[:2]
+    sigma_y = max(0.0, (height / size - 1) / 2)
+    sigma_x = max(0.0, (width / size - 1) / 2)
+    work = image.astype(np.float32)
+    if sigma_x > 0 or sigma_y > 0:
+        work = cv2.GaussianBlur(
+            work, (0, 0), sigmaX=sigma_x, sigmaY=sigma_y, borderType=cv2.BORDER_REFLECT_101
+        )
+    if height >= size and width >= size:
+        # downscaling samples only inside the image: OpenCV's bilinear on the float image is the
+        # same pixel-centre interpolation as _linear_axis, several times faster
+        out = cv2.resize(work, (size, size), interpolation=cv2.INTER_LINEAR)
+    else:
+        out = _linear_axis(_linear_axis(work, size, axis=1), size, axis=0)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _linear_axis(image: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Linear interpolation along ``axis`` to ``size`` samples on pixel centres; positions
+    outside the image are mirrored about the edge pixels (skimage's ``mode="reflect"``)."""
+    length = image.shape[axis]
+    positions = (np.arange(size) + 0.5) * (length / size) - 0.5
+    if length > 1:
+        period = 2 * (length - 1)
+        positions = np.abs(positions) % period
+        positions = np.where(positions > length - 1, period - positions, positions)
+    else:
+        positions = np.zeros_like(positions)
+    lower = np.floor(positions).astype(np.int64)
+    upper = np.minimum(lower + 1, length - 1)
+    weight = (positions - lower).astype(np.float32)
+    shape = [1] * image.ndim
+    shape[axis] = size
+    weight = weight.reshape(shape)
+    return (
+        np.take(image, lower, axis=axis) * (1 - weight) + np.take(image, upper, axis=axis) * weight
+    )
+
+
+def crop_frames(
+    frames: np.ndarray, box: IntBox, resolution: int | None, resize: str = "fast"
+) -> np.ndarray:
     """Crop ``(T, H, W, 3)`` uint8 frames to ``box`` and resize to ``resolution`` squared.
 
-    Uses ``img_as_ubyte(skimage.transform.resize(crop, shape, anti_aliasing=True))`` per frame
-    as video-preprocessing does; ``resolution=None`` keeps the crop size.
+    Resizing is anti-aliased as in video-preprocessing's ``crop_bbox_from_frames`` (see
+    :func:`resize_antialiased`); ``resolution=None`` keeps the crop size.
     """
     left, top, right, bot = box
     selected = np.asarray(frames)[:, top:bot, left:right]
     if resolution is None:
         return np.ascontiguousarray(selected)
-    from skimage import img_as_ubyte
-    from skimage.transform import resize
-
     shape = (int(resolution), int(resolution))
     out = np.empty((len(selected), *shape, 3), dtype=np.uint8)
     for i, frame in enumerate(selected):
-        out[i] = img_as_ubyte(resize(frame, shape, anti_aliasing=True))
+        out[i] = resize_antialiased(frame, int(resolution), resize)
     return out

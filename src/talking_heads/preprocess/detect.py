@@ -2,14 +2,17 @@
 
 Every detector maps a batch of RGB frames to one ``(k, 5)`` float32 array per frame holding
 ``x1, y1, x2, y2, score`` in pixels, with ``x2``/``y2`` exclusive (``x2 - x1`` is the width).
-Scores are detector-specific: dlib HOG's SVM margin, or the MMOD CNN's confidence.
-Further backends (e.g. face-alignment's S3FD) are added as one more registry entry.
+Scores are detector-specific: dlib HOG's SVM margin, the MMOD CNN's confidence, or S3FD's
+face probability (``sfd``, our PyTorch port of face-alignment's detector; torch is imported
+only when it is built).
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +62,25 @@ def _face_models():
     return face_recognition_models
 
 
+@functools.cache
+def dlib_model(kind: str) -> Any:
+    """One shared instance per process of a dlib model (``hog``, ``cnn`` or ``shape68``).
+
+    Loading takes up to a second (the 68-point predictor is a 100 MB file) and the models
+    hold no per-call state, so every detector and landmarker in a process shares them.
+    """
+    import dlib
+
+    models = _face_models()
+    if kind == "hog":
+        return dlib.get_frontal_face_detector()
+    if kind == "cnn":
+        return dlib.cnn_face_detection_model_v1(models.cnn_face_detector_model_location())
+    if kind == "shape68":
+        return dlib.shape_predictor(models.pose_predictor_model_location())
+    raise KeyError(f"unknown dlib model {kind!r}; known: cnn, hog, shape68")
+
+
 @DETECTORS.register("dlib_hog")
 class DlibHOGDetector(FaceDetector):
     """dlib's HOG + linear SVM frontal face detector (``get_frontal_face_detector``).
@@ -70,11 +92,9 @@ class DlibHOGDetector(FaceDetector):
     name = "dlib_hog"
 
     def __init__(self, upsample: int = 1, threshold: float = 0.0) -> None:
-        import dlib
-
         self.upsample = int(upsample)
         self.threshold = float(threshold)
-        self._detector = dlib.get_frontal_face_detector()
+        self._detector = dlib_model("hog")
 
     def detect(self, frames: np.ndarray) -> list[np.ndarray]:
         """HOG detections per frame."""
@@ -105,12 +125,9 @@ class DlibCNNDetector(FaceDetector):
     name = "dlib_cnn"
 
     def __init__(self, upsample: int = 1, threshold: float = 0.0) -> None:
-        import dlib
-
         self.upsample = int(upsample)
         self.threshold = float(threshold)
-        path = _face_models().cnn_face_detector_model_location()
-        self._detector = dlib.cnn_face_detection_model_v1(path)
+        self._detector = dlib_model("cnn")
 
     def detect(self, frames: np.ndarray) -> list[np.ndarray]:
         """CNN detections per frame."""
@@ -132,6 +149,44 @@ class DlibCNNDetector(FaceDetector):
                     ]
                 )
             )
+        return out
+
+
+@DETECTORS.register("sfd")
+class SFDDetector(FaceDetector):
+    """face-alignment's S3FD (``s3fd-619a316812.pth``), batched on ``device``.
+
+    Reproduces face_alignment 1.5.0's ``SFDDetector`` (see
+    :mod:`talking_heads.preprocess.nets.s3fd`): frames are detected at the size given,
+    boxes are S3FD's continuous coordinates (``x2 - x1`` is the width) and a detection is
+    kept when its face probability is above ``threshold`` (upstream's ``filter_threshold``,
+    0.5; candidates need 0.05 in any case). ``device`` is ``auto`` (CUDA when available,
+    else the CPU), ``cpu`` or ``cuda``; ``batch_size`` frames go through the network at once
+    (default 16 on a GPU, 4 on the CPU). The weights are resolved and verified on
+    construction, so a missing file fails before any work.
+    """
+
+    name = "sfd"
+
+    def __init__(
+        self, threshold: float = 0.5, device: str = "auto", batch_size: int | None = None
+    ) -> None:
+        from talking_heads.preprocess.nets import load_pretrained, resolve_device
+        from talking_heads.preprocess.nets.s3fd import S3FD
+
+        self.threshold = float(threshold)
+        self.device = resolve_device(device)
+        self.batch_size = int(batch_size or (16 if self.device.type == "cuda" else 4))
+        self._net = load_pretrained(S3FD, "s3fd").to(self.device)
+
+    def detect(self, frames: np.ndarray) -> list[np.ndarray]:
+        """S3FD detections per frame, best score first."""
+        from talking_heads.preprocess.nets.s3fd import detect_faces
+
+        frames = _as_batch(frames)
+        out: list[np.ndarray] = []
+        for begin in range(0, len(frames), self.batch_size):
+            out += detect_faces(self._net, frames[begin : begin + self.batch_size], self.threshold)
         return out
 
 
