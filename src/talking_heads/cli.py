@@ -182,6 +182,13 @@ def _cmd_weights_list(args: argparse.Namespace) -> None:
         print(f"{name}\t{spec.filename}\t{present}\t{spec.sha256}\t{spec.url}")
 
 
+def _cmd_import_checkpoint(args: argparse.Namespace) -> None:
+    from talking_heads.models import METHODS
+
+    out = METHODS.get(args.method).import_official(args.official, args.out, args.experiment)
+    print(f"{args.official} -> {out}")
+
+
 def _cmd_animate(args: argparse.Namespace) -> None:
     from talking_heads.inference.run import animate_files
 
@@ -398,6 +405,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--summary", type=Path, default=None)
     p.set_defaults(func=_cmd_manifest_merge)
+
+    p = sub.add_parser(
+        "import-checkpoint", help="convert an official checkpoint of a method into ours"
+    )
+    p.add_argument("--method", required=True)
+    p.add_argument("--official", type=Path, required=True, help="the authors' released file")
+    p.add_argument("--out", type=Path, required=True, help="our checkpoint (.ckpt) to write")
+    p.add_argument(
+        "--experiment", default=None, help="Hydra experiment of the model (default: the method's)"
+    )
+    p.set_defaults(func=_cmd_import_checkpoint)
 
     p = sub.add_parser("animate", help="animate a source portrait with a driving video")
     p.add_argument("--method", required=True)

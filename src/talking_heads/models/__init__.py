@@ -20,6 +20,19 @@ class MethodSpec:
     lightning_module: str
     animator: str
     default_experiment: str
+    importer: str = ""
+
+    def import_official(
+        self, official: Path | str, out: Path | str, experiment: str | None = None
+    ) -> Path:
+        """Convert the authors' released checkpoint ``official`` into ours at ``out``, with the
+        model configuration of ``experiment`` (default: the method's default experiment)."""
+        if not self.importer:
+            raise NotImplementedError(f"no importer of official {self.name} checkpoints yet")
+        from talking_heads.training.train import experiment_model_config
+
+        model_cfg = experiment_model_config(experiment or self.default_experiment)
+        return _import(self.importer)(official, out, model_cfg)
 
     def load_animator(self, checkpoint: Path | str, device: str = "cpu") -> Any:
         """Build the method's animator from one of our checkpoints."""
@@ -41,5 +54,6 @@ METHODS.add(
         lightning_module="talking_heads.models.fomm.module.FOMMLightning",
         animator="talking_heads.models.fomm.animate.FOMMAnimator",
         default_experiment="fomm_vox256",
+        importer="talking_heads.models.fomm.checkpoint.import_official",
     ),
 )

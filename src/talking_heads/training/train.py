@@ -34,6 +34,23 @@ def find_config_dir() -> Path:
     return Path(__file__).resolve().parents[3] / "configs"
 
 
+def experiment_model_config(experiment: str) -> dict[str, Any]:
+    """The resolved ``model`` config of Hydra experiment ``experiment`` (as a plain dict)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(find_config_dir()), version_base="1.3"):
+            cfg = compose("train.yaml", overrides=[f"experiment={experiment}"])
+    finally:
+        GlobalHydra.instance().clear()
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    assert isinstance(model, dict)
+    return {str(k): v for k, v in model.items()}
+
+
 def _wandb_offline() -> bool:
     """wandb runs offline unless an API key is configured (``WANDB_API_KEY``)."""
     return not os.environ.get("WANDB_API_KEY")

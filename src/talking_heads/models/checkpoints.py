@@ -1,0 +1,121 @@
+"""Import of the authors' released checkpoints into our checkpoint format.
+
+An official file is read with ``torch.load(weights_only=True)``; each of its networks is
+matched key by key against ours (:func:`strict_state`: no missing key, no unexpected key,
+equal shapes, else :class:`CheckpointLayoutError` listing what differs) and the result is
+written as a Lightning checkpoint (``state_dict`` with one prefix per network,
+``hyper_parameters`` of the method's LightningModule, ``imported_from`` naming the file and its
+sha256) that ``talking-heads animate`` and fine-tuning load like one of our own runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from talking_heads.manifest import sha256_file
+from talking_heads.utils.atomic import atomic_path
+
+#: differences listed per kind in an error message
+LISTED = 8
+
+
+class CheckpointLayoutError(ValueError):
+    """An official checkpoint does not match the layout of our network."""
+
+
+def read_official(path: Path | str) -> dict[str, Any]:
+    """The official file as a dict (tensors, optimiser states, numbers; no code is run)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"official checkpoint not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointLayoutError(
+            f"{path.name}: cannot be read as a checkpoint ({error})"
+        ) from error
+    if not isinstance(checkpoint, dict):
+        raise CheckpointLayoutError(f"{path.name}: holds a {type(checkpoint).__name__}, not a dict")
+    return checkpoint
+
+
+def network_state(checkpoint: Mapping[str, Any], network: str, source: str) -> dict[str, Any]:
+    """``checkpoint[network]``, or an error naming the networks the file does hold."""
+    state = checkpoint.get(network)
+    if not isinstance(state, Mapping):
+        held = sorted(k for k, v in checkpoint.items() if isinstance(v, Mapping))
+        raise CheckpointLayoutError(f"{source}: no {network!r} state dict (it holds {held})")
+    return dict(state)
+
+
+def strict_state(
+    module: torch.nn.Module,
+    official: Mapping[str, torch.Tensor],
+    *,
+    network: str,
+    source: str,
+    rename: Callable[[str], str] | None = None,
+) -> dict[str, torch.Tensor]:
+    """``official`` (keys passed through ``rename``) checked against ``module``'s layout.
+
+    Returns the renamed state dict, which then loads into ``module`` with ``strict=True``.
+    Raises :class:`CheckpointLayoutError` listing missing keys, unexpected keys and shape
+    mismatches.
+    """
+    renamed = {(rename(k) if rename else k): v for k, v in official.items()}
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(renamed))
+    unexpected = sorted(set(renamed) - set(expected))
+    shapes = sorted(
+        f"{k} {tuple(renamed[k].shape)} != ours {tuple(expected[k].shape)}"
+        for k in set(expected) & set(renamed)
+        if tuple(renamed[k].shape) != tuple(expected[k].shape)
+    )
+    problems = [
+        f"{len(items)} {kind}: {', '.join(items[:LISTED])}{' ...' if len(items) > LISTED else ''}"
+        for kind, items in (("missing", missing), ("unexpected", unexpected), ("shape", shapes))
+        if items
+    ]
+    if problems:
+        raise CheckpointLayoutError(
+            f"{source}: {network} does not match our {type(module).__name__}: "
+            + "; ".join(problems)
+        )
+    return {k: renamed[k].detach().clone() for k in expected}
+
+
+def write_lightning_checkpoint(
+    path: Path | str,
+    networks: Mapping[str, Mapping[str, torch.Tensor]],
+    hyper_parameters: Mapping[str, Any],
+    *,
+    official: Path,
+    method: str,
+    epoch: int | None,
+) -> Path:
+    """Write ``networks`` (prefix → state dict) as a Lightning checkpoint, atomically."""
+    import pytorch_lightning as pl
+
+    state_dict = {
+        f"{prefix}.{k}": v for prefix, state in networks.items() for k, v in state.items()
+    }
+    checkpoint = {
+        "state_dict": state_dict,
+        "hyper_parameters": dict(hyper_parameters),
+        "pytorch-lightning_version": pl.__version__,
+        "epoch": int(epoch) if epoch is not None else 0,
+        "global_step": 0,
+        "imported_from": {
+            "method": method,
+            "file": official.name,
+            "sha256": sha256_file(official),
+            "epoch": int(epoch) if epoch is not None else None,
+        },
+    }
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint, tmp)
+    return Path(path)
