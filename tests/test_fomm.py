@@ -26,6 +26,7 @@ from talking_heads.models.fomm.networks import VOX256_MODEL_PARAMS, build_networ
 from talking_heads.models.motion.blocks import (
     AntiAliasInterpolation2d,
     Transform,
+    grid_sample,
     kp2gaussian,
     make_coordinate_grid,
 )
@@ -217,7 +218,17 @@ def test_kp2gaussian_peaks_at_the_keypoint() -> None:
 def test_transform_with_zero_noise_is_identity() -> None:
     transform = Transform(2, sigma_affine=0.0, sigma_tps=0.0, points_tps=5)
     frame = torch.rand(2, 3, 16, 16)
-    torch.testing.assert_close(transform.transform_frame(frame), frame, atol=1e-5, rtol=0)
+    identity = make_coordinate_grid((16, 16)).expand(2, 16, 16, 2)
+    # the official code samples with torch's default align_corners=False, under which the
+    # [-1, 1] corner-centred grid is a slight zoom, not the identity it is with True
+    torch.testing.assert_close(
+        transform.transform_frame(frame),
+        torch.nn.functional.grid_sample(
+            frame, identity, padding_mode="reflection", align_corners=False
+        ),
+    )
+    assert (transform.transform_frame(frame) - frame).abs().max() > 1e-3
+    torch.testing.assert_close(grid_sample(frame, identity, align_corners=True), frame)
     coordinates = (torch.rand(2, 4, 2) * 2 - 1).requires_grad_(True)
     torch.testing.assert_close(transform.warp_coordinates(coordinates), coordinates)
     jacobian = transform.jacobian(coordinates)

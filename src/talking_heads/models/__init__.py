@@ -57,3 +57,51 @@ METHODS.add(
         importer="talking_heads.models.fomm.checkpoint.import_official",
     ),
 )
+METHODS.add(
+    "mraa",
+    MethodSpec(
+        name="mraa",
+        survey_name="MRAA",
+        family="motion-transfer",
+        lightning_module="talking_heads.models.mraa.module.MRAALightning",
+        animator="talking_heads.models.mraa.animate.MRAAAnimator",
+        default_experiment="mraa_vox256",
+        importer="talking_heads.models.mraa.checkpoint.import_official",
+    ),
+)
+METHODS.add(
+    "tpsm",
+    MethodSpec(
+        name="tpsm",
+        survey_name="TPSM",
+        family="motion-transfer",
+        lightning_module="talking_heads.models.tpsm.module.TPSMLightning",
+        animator="talking_heads.models.tpsm.animate.TPSMAnimator",
+        default_experiment="tpsm_vox256",
+        importer="talking_heads.models.tpsm.checkpoint.import_official",
+    ),
+)
+METHODS.add(
+    "dagan",
+    MethodSpec(
+        name="dagan",
+        survey_name="DaGAN",
+        family="motion-transfer",
+        lightning_module="talking_heads.models.dagan.module.DaGANLightning",
+        animator="talking_heads.models.dagan.animate.DaGANAnimator",
+        default_experiment="dagan_vox256",
+        importer="talking_heads.models.dagan.checkpoint.import_official",
+    ),
+)
+METHODS.add(
+    "fv2v",
+    MethodSpec(
+        name="fv2v",
+        survey_name="Face vid2vid",
+        family="motion-transfer",
+        lightning_module="talking_heads.models.fv2v.module.FV2VLightning",
+        animator="talking_heads.models.fv2v.animate.FV2VAnimator",
+        default_experiment="fv2v_vox256",
+        importer="talking_heads.models.fv2v.checkpoint.import_official",
+    ),
+)

@@ -9,9 +9,9 @@ nothing but speed.
 
 from __future__ import annotations
 
-import math
-import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -22,30 +22,14 @@ from talking_heads.models.fomm.networks import (
     OcclusionAwareGenerator,
     build_networks,
 )
-from talking_heads.models.motion.blocks import convex_hull_area
+from talking_heads.models.motion import animate as motion
+from talking_heads.models.motion.animate import MotionAnimator, expand_batch
 
 
 def movement_scale(kp_source: Keypoints, kp_driving_initial: Keypoints) -> float:
-    """sqrt(hull area of the source keypoints / hull area of the initial driving keypoints).
-
-    Upstream raises when a hull is degenerate (keypoints collapsed onto a line, as in an
-    untrained model); here the scale falls back to 1 with a warning.
-    """
-    from scipy.spatial import QhullError
-
-    try:
-        source_area = convex_hull_area(kp_source["value"][0].detach().float().cpu().numpy())
-        driving_area = convex_hull_area(
-            kp_driving_initial["value"][0].detach().float().cpu().numpy()
-        )
-    except QhullError:
-        source_area = driving_area = 0.0
-    if source_area <= 0 or driving_area <= 0:
-        warnings.warn(
-            "degenerate keypoint convex hull: movement scale set to 1", RuntimeWarning, stacklevel=2
-        )
-        return 1.0
-    return math.sqrt(source_area) / math.sqrt(driving_area)
+    """sqrt(hull area of the source keypoints / hull area of the initial driving keypoints)
+    (:func:`talking_heads.models.motion.animate.movement_scale` of the keypoint values)."""
+    return motion.movement_scale(kp_source["value"], kp_driving_initial["value"])
 
 
 def normalize_kp(
@@ -76,40 +60,28 @@ def normalize_kp(
     return kp_new
 
 
-def _expand(kp: Keypoints, batch: int) -> Keypoints:
-    return {key: value.expand(batch, *value.shape[1:]) for key, value in kp.items()}
-
-
-def _state_of(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-
-
-class FOMMAnimator:
+class FOMMAnimator(MotionAnimator):
     """Keypoint detector + generator in eval mode, for animation and reconstruction."""
+
+    NETWORKS = ("kp_detector", "generator")
 
     def __init__(
         self,
-        kp_detector: KPDetector | torch.nn.Module,
-        generator: OcclusionAwareGenerator | torch.nn.Module,
+        kp_detector: KPDetector | torch.nn.Module | Mapping[str, torch.nn.Module],
+        generator: OcclusionAwareGenerator | torch.nn.Module | None = None,
         resolution: int = 256,
     ) -> None:
-        self.kp_detector = kp_detector.eval()
-        self.generator = generator.eval()
-        self.resolution = int(resolution)
+        networks = (
+            kp_detector
+            if isinstance(kp_detector, Mapping)
+            else {"kp_detector": kp_detector, "generator": generator}
+        )
+        super().__init__(networks, resolution)
 
     @classmethod
-    def from_checkpoint(cls, path: Path | str, map_location: str = "cpu") -> FOMMAnimator:
-        """Load a Lightning checkpoint of :class:`FOMMLightning` (``weights_only=True``)."""
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        hparams = checkpoint["hyper_parameters"]
-        kp_detector, generator, _ = build_networks(hparams["model_params"])
-        state = checkpoint["state_dict"]
-        kp_detector.load_state_dict(_state_of(state, "kp_detector."), strict=True)
-        generator.load_state_dict(_state_of(state, "generator."), strict=True)
-        device = "cpu" if map_location == "auto" else map_location
-        return cls(
-            kp_detector.to(device), generator.to(device), int(hparams.get("resolution", 256))
-        )
+    def build(cls, hyper_parameters: Mapping[str, Any]) -> dict[str, torch.nn.Module]:
+        kp_detector, generator, _ = build_networks(hyper_parameters["model_params"])
+        return {"kp_detector": kp_detector, "generator": generator}
 
     @classmethod
     def from_official(
@@ -126,87 +98,42 @@ class FOMMAnimator:
         only tensors, optimiser state and an epoch number.
         """
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        kp_detector, generator, _ = build_networks(model_params or VOX256_MODEL_PARAMS)
-        kp_detector.load_state_dict(checkpoint["kp_detector"], strict=True)
-        generator.load_state_dict(checkpoint["generator"], strict=True)
+        networks = cls.build({"model_params": model_params or VOX256_MODEL_PARAMS})
+        for name, network in networks.items():
+            network.load_state_dict(checkpoint[name], strict=True)
         device = "cpu" if map_location == "auto" else map_location
-        return cls(kp_detector.to(device), generator.to(device), resolution)
+        return cls(networks, resolution=resolution).to(device)
 
-    @property
-    def device(self) -> torch.device:
-        """Where the networks live."""
-        return next(self.generator.parameters()).device
+    def prepare(self, source: torch.Tensor, driving_initial: torch.Tensor) -> dict[str, Any]:
+        return {
+            "source": source,
+            "kp_source": self.kp_detector(source),
+            "kp_initial": self.kp_detector(driving_initial),
+            "source_features": self.generator.encode(source),
+        }
 
-    def to(self, device: torch.device | str) -> FOMMAnimator:
-        """Move both networks to ``device``."""
-        self.kp_detector.to(device)
-        self.generator.to(device)
-        return self
-
-    def animate(
+    def generate(
         self,
-        source: torch.Tensor,
-        driving: torch.Tensor,
+        prepared: Mapping[str, Any],
+        frames: torch.Tensor,
         *,
-        relative: bool = True,
-        adapt_scale: bool = True,
-        batch_size: int = 16,
-        device: torch.device | str | None = None,
-        amp: bool = False,
+        relative: bool,
+        adapt_scale: bool,
+        reuse_source: bool = True,
     ) -> torch.Tensor:
-        """Animate ``source`` ``(3, H, W)`` with ``driving`` ``(T, 3, H, W)``, both in [0, 1].
-
-        ``relative`` transfers the motion relative to the first driving frame (relative
-        keypoints and Jacobians); ``adapt_scale`` then scales it by the keypoint hull areas.
-        ``device`` moves the networks there first (``None``: where they are); ``amp`` runs
-        fp16 autocast on CUDA. Returns ``(T, 3, H, W)`` float32 on the CPU.
-        """
-        if device is not None and torch.device(device) != self.device:
-            self.to(device)
-        device = self.device
-        use_amp = amp and device.type == "cuda"
-        outputs = []
-        with torch.inference_mode(), torch.autocast(device.type, enabled=use_amp):
-            source_batch = source.unsqueeze(0).to(device, torch.float32)
-            kp_source = self.kp_detector(source_batch)
-            kp_initial = self.kp_detector(driving[:1].to(device, torch.float32))
-            source_features = self.generator.encode(source_batch)
-            for start in range(0, driving.shape[0], batch_size):
-                frames = driving[start : start + batch_size].to(device, torch.float32)
-                n = frames.shape[0]
-                kp_driving = self.kp_detector(frames)
-                kp_norm = normalize_kp(
-                    kp_source,
-                    kp_driving,
-                    kp_initial,
-                    adapt_movement_scale=adapt_scale and relative,
-                    use_relative_movement=relative,
-                    use_relative_jacobian=relative,
-                )
-                out = self.generator(
-                    source_batch.expand(n, -1, -1, -1),
-                    kp_source=_expand(kp_source, n),
-                    kp_driving=kp_norm,
-                    source_features=source_features.expand(n, -1, -1, -1),
-                )
-                outputs.append(out["prediction"].float().cpu())
-        return torch.cat(outputs)
-
-    def reconstruct(
-        self,
-        video: torch.Tensor,
-        *,
-        batch_size: int = 16,
-        device: torch.device | str | None = None,
-        amp: bool = False,
-    ) -> torch.Tensor:
-        """FOMM's reconstruction protocol: frame 0 is the source, absolute motion."""
-        return self.animate(
-            video[0],
-            video,
-            relative=False,
-            adapt_scale=False,
-            batch_size=batch_size,
-            device=device,
-            amp=amp,
+        n = frames.shape[0]
+        kp_norm = normalize_kp(
+            prepared["kp_source"],
+            self.kp_detector(frames),
+            prepared["kp_initial"],
+            adapt_movement_scale=adapt_scale,
+            use_relative_movement=relative,
+            use_relative_jacobian=relative,
         )
+        out = self.generator(
+            expand_batch(prepared["source"], n),
+            kp_source=expand_batch(prepared["kp_source"], n),
+            kp_driving=kp_norm,
+            source_features=expand_batch(prepared["source_features"], n) if reuse_source else None,
+        )
+        return out["prediction"]

@@ -7,11 +7,12 @@ registered buffer ``weight`` (present in the official state dicts). ``torch.nn.B
 replaces ``SynchronizedBatchNorm2d`` (same state-dict keys); ``norm="instance"`` gives TPSM's
 InstanceNorm2d (affine, no running statistics).
 
-``grid_sample`` uses ``align_corners=True``: the released checkpoints were trained with
-torch 1.0 (first-order-model pinned it until October 2022), whose only behaviour this was, and
-the [-1, 1] grids above put -1 and 1 on the corner pixels' centres, which is that convention.
-Upstream's current requirements (torch 1.12) silently switch its default ``grid_sample`` calls
-to ``align_corners=False``.
+``grid_sample`` uses ``align_corners=False`` by default: that is what the official code does
+(it calls ``F.grid_sample`` without the argument) under every torch since 1.3, including the
+torch 1.12.1 first-order-model pins, so our outputs match the official implementation's on the
+same weights. The released FOMM checkpoints were trained with torch 1.0, whose only behaviour
+was ``align_corners=True``; :func:`grid_sample` takes ``align_corners`` for a method whose
+official code passes it explicitly.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd import grad
 
-ALIGN_CORNERS = True
+ALIGN_CORNERS = False
 
 
 def make_coordinate_grid(
@@ -59,9 +60,11 @@ def kp2gaussian(
     return torch.exp(-0.5 * ((grid - mean) ** 2).sum(-1) / kp_variance)
 
 
-def grid_sample(inp: torch.Tensor, grid: torch.Tensor, **kwargs) -> torch.Tensor:
-    """``F.grid_sample`` with the lineage's corner convention."""
-    return F.grid_sample(inp, grid, align_corners=ALIGN_CORNERS, **kwargs)
+def grid_sample(
+    inp: torch.Tensor, grid: torch.Tensor, align_corners: bool = ALIGN_CORNERS, **kwargs
+) -> torch.Tensor:
+    """``F.grid_sample`` with the official code's corner convention (see the module doc)."""
+    return F.grid_sample(inp, grid, align_corners=align_corners, **kwargs)
 
 
 def make_norm(kind: str, features: int) -> nn.Module:

@@ -1,0 +1,228 @@
+"""Batched inference shared by the motion-transfer methods (FOMM, MRAA, TPSM, DaGAN, fv2v).
+
+The official demo scripts (``demo.py`` ``make_animation``) compute the source's keypoints and
+those of the first driving frame once, then run the keypoint detector and the generator on one
+driving frame at a time, re-encoding the source inside the generator for every frame.
+:class:`MotionAnimator` keeps that computation but encodes the source once and runs the
+driving frames in batches. In eval mode every network is a per-sample computation, so the
+batch changes nothing but speed; ``batch_size=1, reuse_source=False`` is the official loop
+(the benchmark's baseline).
+
+A method subclasses :class:`MotionAnimator` with :meth:`~MotionAnimator.build` (its networks
+from our checkpoint's hyper-parameters), :meth:`~MotionAnimator.prepare` (what is computed
+once per source and reference driving frame) and :meth:`~MotionAnimator.generate` (a batch of
+driving frames).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from talking_heads.models.motion.blocks import convex_hull_area
+
+Keypoints = dict[str, torch.Tensor]
+
+
+def state_of(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The entries of ``state`` under ``prefix`` (``"generator."``) with the prefix removed."""
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def expand_batch(tree: Any, batch: int) -> Any:
+    """Every tensor of a nested dict/list with leading dimension 1 expanded to ``batch``."""
+    if isinstance(tree, torch.Tensor):
+        return tree.expand(batch, *tree.shape[1:])
+    if isinstance(tree, Mapping):
+        return {key: expand_batch(value, batch) for key, value in tree.items()}
+    if isinstance(tree, list | tuple):
+        return type(tree)(expand_batch(value, batch) for value in tree)
+    return tree
+
+
+def movement_scale(kp_source: torch.Tensor, kp_driving_initial: torch.Tensor) -> float:
+    """sqrt(hull area of the source keypoints) / sqrt(hull area of the initial driving ones).
+
+    ``kp_*`` are ``(1, K, 2+)`` keypoint values; the hull is taken over the first two
+    coordinates (x, y), as upstream does for 3D keypoints too. Upstream raises when a hull is
+    degenerate (keypoints collapsed onto a line, as in an untrained model); here the scale
+    falls back to 1 with a warning.
+    """
+    from scipy.spatial import QhullError
+
+    try:
+        source_area = convex_hull_area(kp_source[0, :, :2].detach().float().cpu().numpy())
+        driving_area = convex_hull_area(kp_driving_initial[0, :, :2].detach().float().cpu().numpy())
+    except QhullError:
+        source_area = driving_area = 0.0
+    if source_area <= 0 or driving_area <= 0:
+        warnings.warn(
+            "degenerate keypoint convex hull: movement scale set to 1", RuntimeWarning, stacklevel=2
+        )
+        return 1.0
+    return math.sqrt(source_area) / math.sqrt(driving_area)
+
+
+def normalized_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """68 face landmarks centred and divided by sqrt(hull area), as ``find_best_frame``."""
+    centred = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    centred = centred - centred.mean(axis=0, keepdims=True)
+    return centred / math.sqrt(convex_hull_area(centred))
+
+
+def best_frame_index(
+    source_landmarks: np.ndarray, driving_landmarks: list[np.ndarray | None]
+) -> int:
+    """The driving frame whose normalised landmarks are nearest the source's (squared L2).
+
+    Frames without a face (``None``) are skipped; with no face anywhere, frame 0.
+    """
+    reference = normalized_landmarks(source_landmarks)
+    best, best_distance = 0, math.inf
+    for index, landmarks in enumerate(driving_landmarks):
+        if landmarks is None:
+            continue
+        distance = float(((reference - normalized_landmarks(landmarks)) ** 2).sum())
+        if distance < best_distance:
+            best, best_distance = index, distance
+    return best
+
+
+class MotionAnimator(ABC):
+    """A method's inference networks in eval mode, batched over driving frames."""
+
+    #: the networks inference needs, as named in our Lightning checkpoints' ``state_dict``
+    NETWORKS: ClassVar[tuple[str, ...]]
+
+    def __init__(self, networks: Mapping[str, nn.Module], resolution: int = 256) -> None:
+        missing = set(self.NETWORKS) - set(networks)
+        if missing:
+            raise ValueError(f"{type(self).__name__} needs networks {sorted(missing)}")
+        self.networks = {name: networks[name].eval() for name in self.NETWORKS}
+        self.resolution = int(resolution)
+
+    def __getattr__(self, name: str) -> nn.Module:
+        networks = self.__dict__.get("networks", {})
+        if name in networks:
+            return networks[name]
+        raise AttributeError(name)
+
+    @classmethod
+    @abstractmethod
+    def build(cls, hyper_parameters: Mapping[str, Any]) -> dict[str, nn.Module]:
+        """The inference networks, randomly initialised, from a checkpoint's hyper-parameters."""
+
+    @classmethod
+    def from_checkpoint(cls, path: Path | str, map_location: str = "cpu") -> MotionAnimator:
+        """Load one of our Lightning checkpoints (trained or imported; ``weights_only=True``)."""
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        hyper_parameters = checkpoint["hyper_parameters"]
+        networks = cls.build(hyper_parameters)
+        state = checkpoint["state_dict"]
+        for name, network in networks.items():
+            network.load_state_dict(state_of(state, name + "."), strict=True)
+        animator = cls(networks, resolution=int(hyper_parameters.get("resolution", 256)))
+        return animator.to("cpu" if map_location == "auto" else map_location)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the networks live."""
+        return next(next(iter(self.networks.values())).parameters()).device
+
+    def to(self, device: torch.device | str) -> MotionAnimator:
+        """Move every network to ``device``."""
+        for network in self.networks.values():
+            network.to(device)
+        return self
+
+    @abstractmethod
+    def prepare(self, source: torch.Tensor, driving_initial: torch.Tensor) -> dict[str, Any]:
+        """What is computed once: from the source ``(1, 3, H, W)`` and the reference driving
+        frame ``(1, 3, H, W)`` (keypoints, source features, depth ...)."""
+
+    @abstractmethod
+    def generate(
+        self,
+        prepared: Mapping[str, Any],
+        frames: torch.Tensor,
+        *,
+        relative: bool,
+        adapt_scale: bool,
+        reuse_source: bool = True,
+    ) -> torch.Tensor:
+        """The generated frames ``(n, 3, H, W)`` for driving ``frames`` ``(n, 3, H, W)``.
+
+        ``reuse_source=False`` recomputes the per-source work the official generator repeats
+        for every frame (the source encoder), for the per-frame baseline.
+        """
+
+    def animate(
+        self,
+        source: torch.Tensor,
+        driving: torch.Tensor,
+        *,
+        relative: bool = True,
+        adapt_scale: bool = True,
+        batch_size: int = 16,
+        device: torch.device | str | None = None,
+        amp: bool = False,
+        reference_frame: int = 0,
+        reuse_source: bool = True,
+    ) -> torch.Tensor:
+        """Animate ``source`` ``(3, H, W)`` with ``driving`` ``(T, 3, H, W)``, both in [0, 1].
+
+        ``relative`` transfers the motion relative to the reference driving frame (frame 0,
+        or ``reference_frame``: the demo scripts' best-frame alignment, which animates forward
+        and backward from that frame, i.e. uses it as the reference for every frame);
+        ``adapt_scale`` scales it by the keypoint hull areas. ``device`` moves the networks
+        there first (``None``: where they are); ``amp`` runs fp16 autocast on CUDA. Returns
+        ``(T, 3, H, W)`` float32 on the CPU.
+        """
+        if device is not None and torch.device(device) != self.device:
+            self.to(device)
+        device = self.device
+        use_amp = amp and device.type == "cuda"
+        outputs = []
+        with torch.inference_mode(), torch.autocast(device.type, enabled=use_amp):
+            prepared = self.prepare(
+                source.unsqueeze(0).to(device, torch.float32),
+                driving[reference_frame : reference_frame + 1].to(device, torch.float32),
+            )
+            for start in range(0, driving.shape[0], batch_size):
+                frames = driving[start : start + batch_size].to(device, torch.float32)
+                out = self.generate(
+                    prepared,
+                    frames,
+                    relative=relative,
+                    adapt_scale=adapt_scale and relative,
+                    reuse_source=reuse_source,
+                )
+                outputs.append(out.float().cpu())
+        return torch.cat(outputs)
+
+    def reconstruct(
+        self,
+        video: torch.Tensor,
+        *,
+        batch_size: int = 16,
+        device: torch.device | str | None = None,
+        amp: bool = False,
+    ) -> torch.Tensor:
+        """The reconstruction protocol: frame 0 is the source, absolute motion."""
+        return self.animate(
+            video[0],
+            video,
+            relative=False,
+            adapt_scale=False,
+            batch_size=batch_size,
+            device=device,
+            amp=amp,
+        )
