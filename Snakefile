@@ -30,7 +30,8 @@ wildcard_constraints:
     recipe=r"[A-Za-z0-9_]+",
     shard=r"\d{3}",
     experiment=r"[A-Za-z0-9_]+",
-    method=r"[A-Za-z0-9_]+",
+    method=r"[A-Za-z0-9]+",
+    protocol=names_regex(PROTOCOLS),
     source=r"(?:(?!__)[^/])+",
     driving=r"(?:(?!__)[^/])+",
 

@@ -7,12 +7,12 @@ shape of first-order-model's own modules built from ``config/vox-256.yaml`` and
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
 
+from motion_testing import layout_state, official_layouts
 from talking_heads.cli import main
 from talking_heads.models import METHODS
 from talking_heads.models.checkpoints import CheckpointLayoutError
@@ -21,9 +21,7 @@ from talking_heads.models.fomm.module import FOMMLightning
 from talking_heads.models.fomm.networks import build_networks
 from talking_heads.training.train import experiment_model_config
 
-LAYOUTS = json.loads(
-    (Path(__file__).parent / "data" / "official_layouts" / "fomm.json").read_text()
-)["layouts"]
+LAYOUTS = official_layouts("fomm")
 EXPERIMENTS = {"vox-256": "fomm_vox256", "vox-adv-256": "fomm_vox256_adv"}
 
 
@@ -31,13 +29,8 @@ def official_file(path: Path, layout: str, seed: int = 0, **edits) -> Path:
     """An official-layout checkpoint: random tensors in every listed key, optimiser state."""
     generator = torch.Generator().manual_seed(seed)
     checkpoint: dict = {}
-    for network, shapes in LAYOUTS[layout].items():
-        checkpoint[network] = {
-            key: torch.tensor(5)
-            if key.endswith("num_batches_tracked")
-            else torch.randn(shape, generator=generator)
-            for key, shape in shapes.items()
-        }
+    for network, keys in LAYOUTS[layout].items():
+        checkpoint[network] = layout_state(keys, generator, batches_tracked=5)
     checkpoint["optimizer_generator"] = {"state": {}, "param_groups": [{"lr": 2e-4}]}
     checkpoint["epoch"] = 99
     for key, value in edits.items():

@@ -12,7 +12,6 @@ import warnings
 
 import numpy as np
 import pytest
-import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -20,6 +19,7 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from conftest import PROJECT_ROOT
+from motion_testing import pairs, quiet_trainer
 from talking_heads.models.fomm.animate import FOMMAnimator, movement_scale, normalize_kp
 from talking_heads.models.fomm.module import FOMMLightning
 from talking_heads.models.fomm.networks import VOX256_MODEL_PARAMS, build_networks
@@ -43,22 +43,6 @@ def experiment_params(name: str) -> tuple[dict, dict]:
         OmegaConf.to_container(cfg.model.model_params, resolve=True),
         OmegaConf.to_container(cfg.model.train_params, resolve=True),
     )
-
-
-def quiet_trainer(**kwargs) -> pl.Trainer:
-    return pl.Trainer(
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        **kwargs,
-    )
-
-
-def pairs(frames: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-    n = frames.shape[0]
-    return [{"source": frames[i], "driving": frames[n - 1 - i]} for i in range(n)]
 
 
 @pytest.fixture(scope="module")

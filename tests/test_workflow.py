@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import PROJECT_ROOT, copy_project, git
 from talking_heads.utils.media import read_video
@@ -65,20 +66,43 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
-def test_demo_report_has_survey_rows_and_our_row(demo_run: Path) -> None:
+DEMO_CONFIG = yaml.safe_load((PROJECT_ROOT / "configs/workflow/demo.yaml").read_text())
+DEMO_EXPERIMENTS = {m: spec["experiment"] for m, spec in DEMO_CONFIG["methods"].items()}
+DEMO_PROTOCOLS = list(DEMO_CONFIG["evaluation"]["protocols"])
+
+
+def test_demo_report_has_survey_rows_and_a_row_per_method_and_protocol(demo_run: Path) -> None:
+    from talking_heads.models import METHODS
+
     table = pd.read_csv(demo_run / "results/report/table2.csv")
     survey = pd.read_csv(PROJECT_ROOT / "src/talking_heads/report/survey/table2_video_driven.csv")
-    assert len(table) == len(survey) + 1 == 9
-    ours = table.iloc[-1]
-    assert "FOMM" in ours["method"] and ours["data"] == "demo"
-    assert "model.ckpt" in str(ours["checkpoint"])
-    metrics = pd.read_json(demo_run / "results/metrics/fomm_demo/reconstruction.json", typ="series")
-    assert ours["l1"] == pytest.approx(metrics["summary"]["l1"], rel=1e-3)
-    assert 0 < ours["l1"] < 1 and 0 < ours["ssim"] <= 1
+    assert len(table) == len(survey) + len(DEMO_EXPERIMENTS) * len(DEMO_PROTOCOLS)
+    ours = table.iloc[len(survey) :]
+    assert set(DEMO_EXPERIMENTS) == {"fomm", "mraa", "tpsm", "dagan", "fv2v"}
+    for method, experiment in DEMO_EXPERIMENTS.items():
+        rows = ours[ours["method"] == f"{METHODS.get(method).survey_name} (ours, demo)"]
+        assert len(rows) == len(DEMO_PROTOCOLS), method
+        for protocol in DEMO_PROTOCOLS:
+            (row,) = [r for r in rows.itertuples() if r.protocol.startswith(protocol + ":")]
+            assert row.data == "demo" and f"{experiment}/model.ckpt" in row.checkpoint
+            metrics = json.loads(
+                (demo_run / f"results/metrics/{experiment}/{protocol}.json").read_text()
+            )
+            assert metrics["protocol"] == protocol
+            assert row.l1 == pytest.approx(metrics["summary"]["l1"], rel=1e-3)
+            assert 0 < row.l1 < 1 and 0 < row.ssim <= 1
+        animation = demo_run / f"results/generated/{experiment}/animation/astronaut__carphone.mp4"
+        frames, _ = read_video(animation)
+        assert frames.shape == (120, 64, 64, 3), method
+    pairs = pd.read_csv(
+        demo_run / f"results/generated/{DEMO_EXPERIMENTS['fomm']}/pairs_same_id/pairs.csv"
+    )
+    assert len(pairs) == DEMO_CONFIG["evaluation"]["protocols"]["pairs_same_id"]["num_pairs"]
+    assert (pairs["status"] == "ok").all()
     figure = demo_run / "results/report/figures/comparison.png"
     assert figure.stat().st_size > 10_000
     markdown = (demo_run / "results/report/table2.md").read_text()
-    assert "demo" in markdown and "DaGAN++" in markdown
+    assert "demo" in markdown and "DaGAN++" in markdown and "pairs_same_id" in markdown
 
 
 @pytest.mark.parametrize("recipe", ["fomm", "wav2lip"])
@@ -110,7 +134,7 @@ def test_second_run_does_nothing(demo_run: Path) -> None:
 
 
 def test_deleting_an_intermediate_reruns_only_its_dependents(demo_run: Path) -> None:
-    (demo_run / "results/metrics/fomm_demo/reconstruction.json").unlink()
+    (demo_run / "results/metrics/fomm_demo/fomm_reconstruction.json").unlink()
     dry_run = snakemake(demo_run, "-n")
     plan = planned_jobs(dry_run.stdout + dry_run.stderr)
     assert set(plan) == {"score", "table_row", "table2", "dvc_track", "all"}

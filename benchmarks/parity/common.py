@@ -161,6 +161,8 @@ def run_ours(
             str(out),
             "--device",
             "cpu",
+            "--precision",
+            "fp32",
             *extra_animate_args,
         ],
         check=True,

@@ -202,6 +202,10 @@ def _cmd_animate(args: argparse.Namespace) -> None:
         adapt_scale=args.adapt_scale,
         batch_size=args.batch_size,
         device=args.device,
+        best_frame=args.best_frame,
+        find_best=args.find_best_frame,
+        landmarks=args.landmarks,
+        amp=args.precision == "amp",
     )
     print(
         f"{stats['frames']} frames, {stats['frames_per_second']:.1f} frames/s on "
@@ -209,19 +213,33 @@ def _cmd_animate(args: argparse.Namespace) -> None:
     )
 
 
-def _cmd_reconstruct(args: argparse.Namespace) -> None:
-    from talking_heads.inference.run import reconstruct_clips
+def _cmd_protocol_run(args: argparse.Namespace) -> None:
+    from talking_heads.inference.protocols import load_protocol, run_protocol
 
-    summary = reconstruct_clips(
+    protocol = load_protocol(
+        args.protocol, split=args.split, pairs_csv=args.pairs_csv, **dict(args.param or [])
+    )
+    summary = run_protocol(
         args.method,
         args.checkpoint,
+        protocol,
         args.shards,
         args.out,
-        split=args.split,
         batch_size=args.batch_size,
         device=args.device,
     )
-    print(f"{len(summary['clips'])} clips, {summary['frames_per_second']:.1f} frames/s")
+    skipped = len(summary["records"]) - sum("file" in r for r in summary["records"])
+    print(
+        f"{protocol.name}: {summary['frames']} frames generated, {skipped} skipped, "
+        f"{summary['frames_per_second']:.1f} frames/s -> {args.out}"
+    )
+
+
+def _cmd_protocol_list(args: argparse.Namespace) -> None:
+    from talking_heads.inference.protocols import load_protocol, protocol_names
+
+    for name in protocol_names():
+        print(f"{name}: {load_protocol(name).label}")
 
 
 def _cmd_score(args: argparse.Namespace) -> None:
@@ -437,19 +455,50 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="adapt the motion scale by convex-hull area (relative mode)",
     )
+    p.add_argument(
+        "--find-best-frame",
+        action="store_true",
+        help="use the driving frame whose face landmarks best match the source as the reference",
+    )
+    p.add_argument("--best-frame", type=int, default=None, help="reference driving frame")
+    p.add_argument(
+        "--precision",
+        choices=("amp", "fp32"),
+        default="amp",
+        help="amp: fp16 on CUDA, bf16 on CPUs with native bf16 (default); fp32: exact",
+    )
+    p.add_argument(
+        "--landmarks",
+        choices=("auto", "fan", "dlib"),
+        default="auto",
+        help="landmarks for --find-best-frame (fan: S3FD + 2D-FAN weights, as the demos)",
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=_cmd_animate)
 
-    p = sub.add_parser("reconstruct", help="reconstruction protocol over preprocessed shards")
+    protocol = sub.add_parser(
+        "protocol", help="evaluation protocols (configs/protocol)"
+    ).add_subparsers(dest="protocol_command", required=True)
+    protocol.add_parser("list", help="the named protocols").set_defaults(func=_cmd_protocol_list)
+    p = protocol.add_parser("run", help="run a protocol with a checkpoint over preprocessed shards")
+    p.add_argument("--protocol", required=True, help="fomm_reconstruction, pairs_same_id, ...")
     p.add_argument("--method", required=True)
     p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--shards", type=Path, nargs="+", required=True)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--split", default=None)
+    p.add_argument("--split", default=None, help="override the protocol's split")
+    p.add_argument("--pairs-csv", default=None, help="pair list (DaGAN vox_evaluation.csv)")
+    p.add_argument(
+        "--param",
+        type=_parse_param,
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a protocol setting (e.g. num_pairs=50)",
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto")
-    p.set_defaults(func=_cmd_reconstruct)
+    p.set_defaults(func=_cmd_protocol_run)
 
     p = sub.add_parser("score", help="score generated videos against references")
     p.add_argument("--metrics", default="l1,psnr,ssim")

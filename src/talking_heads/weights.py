@@ -82,6 +82,50 @@ WEIGHTS.add(
         used_by="2D-FAN-4 68-point landmarks (landmarks: fan68; face_alignment 1.5's state dict)",
     ),
 )
+# deep-head-pose publishes no checksum of its Hopenet snapshot and none was computed here (no
+# network access): the sha256 is left empty, and face-vid2vid's loader
+# (talking_heads.models.fv2v.hopenet.load_hopenet) then requires the unverified opt-in.
+WEIGHTS.add(
+    "hopenet",
+    WeightsSpec(
+        name="hopenet",
+        filename="hopenet_robust_alpha1.pkl",
+        url="https://drive.google.com/open?id=1m25PrSE7g9D2q2XJVMR6IA7RaCvWSzCR",
+        sha256="",
+        used_by="face-vid2vid headpose loss (deep-head-pose Hopenet, 300W-LP, alpha 1)",
+    ),
+)
+# DaGAN's face-depth models (monodepth2 encoder.pth / depth.pth, upstream's folder names) are
+# published on the authors' OneDrive without checksums, and none was computed here (no network
+# access): the sha256 is left empty, so loading them (talking_heads.models.dagan.depth
+# .load_depth_weights) requires the unverified opt-in.
+for _name, _folder, _url, _used_by in (
+    (
+        "dagan_depth18",
+        "weights_19",
+        "https://hkustconnect-my.sharepoint.com/:f:/g/personal/fhongac_connect_ust_hk/"
+        "EjfeXuzwo3JMn7s0oOPN_q0B81P5Wgu_kbYJAh7uSAKS2w?e=KaQcPk",
+        "DaGAN face-depth ResNet-18 (demo.py, the released DaGAN checkpoints)",
+    ),
+    (
+        "dagan_depth50",
+        "depth_face_model_Voxceleb2_10w",
+        "https://hkustconnect-my.sharepoint.com/:f:/g/personal/fhongac_connect_ust_hk/"
+        "EkxzfH7zbGJNr-WVmPU6fcABWAMq_WJoExAl4SttKK6hBQ?e=fbtGlX",
+        "DaGAN face-depth ResNet-50 trained on VoxCeleb2 (upstream modules/model.py)",
+    ),
+):
+    for _part, _file in (("encoder", "encoder.pth"), ("decoder", "depth.pth")):
+        WEIGHTS.add(
+            f"{_name}_{_part}",
+            WeightsSpec(
+                name=f"{_name}_{_part}",
+                filename=f"{_folder}/{_file}",
+                url=_url,
+                sha256="",
+                used_by=f"{_used_by}: depth {_part}",
+            ),
+        )
 
 
 def weights_dir() -> Path:
@@ -95,10 +139,18 @@ def unverified_allowed() -> bool:
 
 
 def verify_sha256(path: Path, expected: str) -> str:
-    """Check ``path`` against a full sha256 or a published prefix; return the full digest."""
+    """Check ``path`` against a full sha256 or a published prefix; return the full digest.
+
+    An empty ``expected`` (no published checksum) is never a match: such a file loads only
+    with the explicit unverified opt-in, and loudly.
+    """
     actual = sha256_file(path)
-    if not actual.startswith(expected.lower()):
-        message = f"{path}: sha256 {actual} does not match the expected {expected}"
+    if not expected or not actual.startswith(expected.lower()):
+        message = (
+            f"{path}: sha256 {actual} does not match the expected {expected}"
+            if expected
+            else f"{path}: no published sha256 to verify it against (its sha256 is {actual})"
+        )
         if unverified_allowed():
             import warnings
 

@@ -140,12 +140,51 @@ def preprocess_pairs():
     return list(dict.fromkeys(pairs))
 
 
+OFFICIAL_SUFFIX = "_official"
+
+
+def official_models():
+    """``{model: method}`` of the authors' checkpoints named in config and present in the
+    weights directory (each imported as ``results/models/<method>_official``)."""
+    from talking_heads.weights import weights_dir
+
+    found = {}
+    for method, spec in config["methods"].items():
+        official = spec.get("official")
+        if official and (weights_dir() / official["file"]).is_file():
+            found[method + OFFICIAL_SUFFIX] = method
+    return found
+
+
+def trained_models():
+    """``{experiment: method}`` of the experiments to train."""
+    return {
+        spec["experiment"]: method
+        for method, spec in config["methods"].items()
+        if spec.get("train", True)
+    }
+
+
 def method_of(experiment):
-    """The method name whose config names this experiment."""
+    """The method of a model: a configured experiment, or ``<method>_official``."""
+    base = experiment.removesuffix(OFFICIAL_SUFFIX)
+    if experiment.endswith(OFFICIAL_SUFFIX) and base in config["methods"]:
+        return base
     for method, spec in config["methods"].items():
         if spec["experiment"] == experiment:
             return method
     raise ValueError(f"no method in config uses experiment {experiment!r}")
+
+
+def official_file(wildcards):
+    """The official checkpoint in the weights directory for ``{method}``."""
+    from talking_heads.weights import weights_dir
+
+    return str(weights_dir() / config["methods"][wildcards.method]["official"]["file"])
+
+
+def official_experiment(wildcards):
+    return config["methods"][wildcards.method]["official"]["experiment"]
 
 
 def method_name(wildcards):
@@ -180,19 +219,42 @@ def hydra_config_digest(wildcards):
     return digest.hexdigest()[:16]
 
 
+PROTOCOLS = list(config["evaluation"]["protocols"])
+
+
 def evaluation_shards(wildcards):
     ev = config["evaluation"]
     return shard_dirs(ev["dataset"], ev["recipe"])
 
 
-def evaluation_reference(wildcards):
-    """Clips folders of the evaluation shards (the reconstruction ground truth)."""
-    return [f"{d}/clips" for d in evaluation_shards(wildcards)]
+def protocol_options(wildcards):
+    """``--split`` and ``--param key=value`` overrides of the ``{protocol}`` from config."""
+    ev = config["evaluation"]
+    options = [f"--split {ev['split']}"] if ev.get("split") else []
+    overrides = ev["protocols"][wildcards.protocol] or {}
+    options += [f"--param {key}={value}" for key, value in sorted(overrides.items())]
+    return " ".join(options)
 
 
-def split_option(wildcards):
-    split = config["evaluation"].get("split")
-    return f"--split {split}" if split else ""
+def protocol_kind(name):
+    from talking_heads.inference.protocols import load_protocol
+
+    return load_protocol(name).kind
+
+
+def score_reference(wildcards, input):
+    """Ground truth of a protocol run: the clips (reconstruction) or the driving frames the
+    run wrote beside the generated ones (pairs)."""
+    if protocol_kind(wildcards.protocol) == "pairs":
+        return f"{input.generated}/reference"
+    return " ".join(f"{d}/clips" for d in input.shards)
+
+
+def protocol_label(wildcards):
+    from talking_heads.inference.protocols import load_protocol
+
+    label = load_protocol(wildcards.protocol).label
+    return f"{wildcards.protocol}: {label}"
 
 
 def animation_inputs(wildcards):
@@ -214,7 +276,8 @@ def adapt_scale_flag(wildcards):
 
 
 def experiments():
-    return [spec["experiment"] for spec in config["methods"].values()]
+    """Every model to evaluate: the trained experiments, then the imported official ones."""
+    return [*trained_models(), *official_models()]
 
 
 def row_method_name(wildcards):
@@ -224,7 +287,19 @@ def row_method_name(wildcards):
 
 
 def row_resolution(wildcards):
+    if wildcards.experiment.endswith(OFFICIAL_SUFFIX):
+        from talking_heads.training.train import experiment_model_config
+
+        spec = config["methods"][method_of(wildcards.experiment)]["official"]
+        return experiment_model_config(spec["experiment"])["resolution"]
     return method_spec(wildcards)["resolution"]
+
+
+def row_checkpoint_label(wildcards, input):
+    if wildcards.experiment.endswith(OFFICIAL_SUFFIX):
+        spec = config["methods"][method_of(wildcards.experiment)]["official"]
+        return f"official {spec['file']} (imported)"
+    return input.ckpt
 
 
 def animation_name():
@@ -233,7 +308,7 @@ def animation_name():
 
 
 def table_rows(wildcards):
-    return [f"results/report/rows/{e}.json" for e in experiments()]
+    return [f"results/report/rows/{e}/{p}.json" for e in experiments() for p in PROTOCOLS]
 
 
 def table_row_options(wildcards, input):
@@ -307,11 +382,14 @@ def artifact_outputs():
     for experiment in experiments():
         targets += [
             f"results/models/{experiment}/model.ckpt",
-            f"results/generated/{experiment}/reconstruction",
             f"results/generated/{experiment}/animation/{animation_name()}.mp4",
-            f"results/metrics/{experiment}/reconstruction.json",
-            f"results/report/rows/{experiment}.json",
         ]
+        for protocol in PROTOCOLS:
+            targets += [
+                f"results/generated/{experiment}/{protocol}",
+                f"results/metrics/{experiment}/{protocol}.json",
+                f"results/report/rows/{experiment}/{protocol}.json",
+            ]
     return targets + report_outputs()
 
 

@@ -1,25 +1,25 @@
-# Scoring: the protocol's generated videos against the ground truth clips.
+# Scoring: each protocol's generated frames against its ground truth.
 
 
 rule score:
     input:
-        generated="results/generated/{experiment}/reconstruction",
+        generated="results/generated/{experiment}/{protocol}",
         shards=evaluation_shards,
     output:
-        "results/metrics/{experiment}/reconstruction.json",
+        "results/metrics/{experiment}/{protocol}.json",
     log:
-        "logs/evaluate/{experiment}/reconstruction.log",
+        "logs/evaluate/{experiment}/{protocol}.log",
     benchmark:
-        "benchmarks/evaluate/{experiment}/reconstruction.tsv"
+        "benchmarks/evaluate/{experiment}/{protocol}.tsv"
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=60,
     params:
         metrics=",".join(config["evaluation"]["metrics"]),
-        reference=evaluation_reference,
+        reference=score_reference,
         device=config["device"],
     shell:
-        "talking-heads score --metrics {params.metrics} --generated {input.generated}"
-        " --reference {params.reference} --protocol reconstruction"
+        "talking-heads score --metrics {params.metrics} --generated {input.generated}/generated"
+        " --reference {params.reference} --protocol {wildcards.protocol}"
         " --device {params.device} --out {output} > {log} 2>&1"

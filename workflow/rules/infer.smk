@@ -1,28 +1,28 @@
-# Inference: the evaluation protocol's generated videos, and the comparison animation.
+# Inference: each evaluation protocol's generated frames, and the comparison animation.
 
 
-rule reconstruct:
+rule run_protocol:
     input:
         ckpt="results/models/{experiment}/model.ckpt",
         shards=evaluation_shards,
     output:
-        directory("results/generated/{experiment}/reconstruction"),
+        directory("results/generated/{experiment}/{protocol}"),
     log:
-        "logs/infer/{experiment}/reconstruction.log",
+        "logs/infer/{experiment}/{protocol}.log",
     benchmark:
-        "benchmarks/infer/{experiment}/reconstruction.tsv"
+        "benchmarks/infer/{experiment}/{protocol}.tsv"
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=240,
     params:
         method=method_name,
-        split=split_option,
+        options=protocol_options,
         batch_size=config["evaluation"]["batch_size"],
         device=config["device"],
     shell:
-        "talking-heads reconstruct --method {params.method} --checkpoint {input.ckpt}"
-        " --shards {input.shards} --out {output} {params.split}"
+        "talking-heads protocol run --protocol {wildcards.protocol} --method {params.method}"
+        " --checkpoint {input.ckpt} --shards {input.shards} --out {output} {params.options}"
         " --batch-size {params.batch_size} --device {params.device} > {log} 2>&1"
 
 

@@ -3,14 +3,14 @@
 
 rule table_row:
     input:
-        metrics="results/metrics/{experiment}/reconstruction.json",
+        metrics="results/metrics/{experiment}/{protocol}.json",
         ckpt="results/models/{experiment}/model.ckpt",
     output:
-        "results/report/rows/{experiment}.json",
+        "results/report/rows/{experiment}/{protocol}.json",
     log:
-        "logs/report/rows/{experiment}.log",
+        "logs/report/rows/{experiment}/{protocol}.log",
     benchmark:
-        "benchmarks/report/rows/{experiment}.tsv"
+        "benchmarks/report/rows/{experiment}/{protocol}.tsv"
     localrule: True
     resources:
         gpu=0,
@@ -19,12 +19,13 @@ rule table_row:
     params:
         method=row_method_name,
         data=config["report"]["data_label"],
-        protocol=config["evaluation"]["protocol"],
+        protocol=protocol_label,
+        checkpoint=row_checkpoint_label,
         resolution=row_resolution,
     shell:
         "talking-heads report row --out {output} --method '{params.method}'"
-        " --metrics {input.metrics} --data {params.data} --protocol {params.protocol}"
-        " --checkpoint {input.ckpt} --resolution {params.resolution} > {log} 2>&1"
+        " --metrics {input.metrics} --data {params.data} --protocol '{params.protocol}'"
+        " --checkpoint '{params.checkpoint}' --resolution {params.resolution} > {log} 2>&1"
 
 
 rule table2:

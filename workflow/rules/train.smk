@@ -25,3 +25,29 @@ rule train:
         "talking-heads-train experiment={wildcards.experiment}"
         " hydra.run.dir={params.run_dir} data.shards_dir={params.shards_dir}"
         " export_path={output.ckpt} > {log} 2>&1"
+
+
+# The authors' released checkpoint, when config names it and it is in the weights directory:
+# converted strictly into our checkpoint format (an import, not a training run).
+ruleorder: import_official > train
+
+
+rule import_official:
+    input:
+        official=official_file,
+    output:
+        ckpt="results/models/{method}_official/model.ckpt",
+    log:
+        "logs/train/{method}_official.log",
+    benchmark:
+        "benchmarks/train/{method}_official.tsv"
+    localrule: True
+    resources:
+        gpu=0,
+        mem_mb=4000,
+        runtime=10,
+    params:
+        experiment=official_experiment,
+    shell:
+        "talking-heads import-checkpoint --method {wildcards.method} --official {input.official}"
+        " --experiment {params.experiment} --out {output.ckpt} > {log} 2>&1"

@@ -1,4 +1,5 @@
-"""Batched inference over files: ``animate`` (source + driving) and ``reconstruct`` (protocol)."""
+"""Batched inference over files: ``animate`` (source + driving); the evaluation protocols are in
+:mod:`talking_heads.inference.protocols`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from talking_heads.manifest import read_manifest
 from talking_heads.models import METHODS
-from talking_heads.utils.atomic import atomic_write_json
 from talking_heads.utils.media import read_frames, read_video, write_frames_dir, write_video
 
 log = logging.getLogger(__name__)
@@ -53,6 +52,51 @@ def write_output(out: Path, frames: np.ndarray, fps: float) -> Path:
     return write_frames_dir(out, frames)
 
 
+def face_landmarks(frames: np.ndarray, backend: str = "auto") -> list[np.ndarray | None]:
+    """68 landmarks of the first (most confident) face in each uint8 frame, ``None`` without one.
+
+    ``fan``: S3FD + 2D-FAN-4, what the official demos' ``find_best_frame`` uses (through
+    face_alignment); ``dlib``: dlib's HOG detector + 68-point predictor (offline). ``auto``
+    takes ``fan`` when both weight files are in the weights directory, else ``dlib``.
+    """
+    from talking_heads.preprocess.detect import make_detector
+    from talking_heads.preprocess.landmarks import LANDMARKERS
+    from talking_heads.weights import MissingWeightsError, resolve
+
+    if backend == "auto":
+        try:
+            resolve("s3fd"), resolve("fan68")
+            backend = "fan"
+        except MissingWeightsError:
+            backend = "dlib"
+    if backend == "fan":
+        detector, landmarker = make_detector("sfd"), LANDMARKERS.get("fan68")()
+    elif backend == "dlib":
+        detector, landmarker = make_detector("dlib_hog"), LANDMARKERS.get("dlib68")()
+    else:
+        raise ValueError(f"unknown landmark backend {backend!r} (auto, fan or dlib)")
+    found: list[np.ndarray | None] = []
+    for frame, boxes in zip(frames, detector(frames), strict=True):
+        if len(boxes) == 0:
+            found.append(None)
+            continue
+        best = boxes[np.argmax(boxes[:, 4])] if boxes.shape[1] > 4 else boxes[0]
+        found.append(landmarker.detect(frame, best[None])[0])
+    return found
+
+
+def find_best_frame(source: torch.Tensor, driving: torch.Tensor, backend: str = "auto") -> int:
+    """The demos' ``find_best_frame``: the driving frame whose normalised face landmarks are
+    nearest the source's (frame 0 when the source has no detectable face)."""
+    from talking_heads.models.motion.animate import best_frame_index
+
+    source_landmarks = face_landmarks(to_frames(source[None]), backend)[0]
+    if source_landmarks is None:
+        log.warning("no face found in the source: best frame 0")
+        return 0
+    return best_frame_index(source_landmarks, face_landmarks(to_frames(driving), backend))
+
+
 def animate_files(
     method: str,
     checkpoint: Path,
@@ -64,8 +108,18 @@ def animate_files(
     adapt_scale: bool = True,
     batch_size: int = 16,
     device: str = "auto",
+    best_frame: int | None = None,
+    find_best: bool = False,
+    landmarks: str = "auto",
+    amp: bool = True,
 ) -> dict:
-    """Animate the ``source`` image (first frame if a video) with the ``driving`` video."""
+    """Animate the ``source`` image (first frame if a video) with the ``driving`` video.
+
+    ``best_frame`` (or ``find_best``: :func:`find_best_frame` with ``landmarks``) makes that
+    driving frame the reference of the relative motion, as the demos' ``--best_frame`` /
+    ``--find_best_frame`` (forward and backward from it). ``amp``: mixed precision where the
+    device has it (fp16 on CUDA, bf16 on bf16-capable CPUs); ``False`` computes in fp32.
+    """
     device = pick_device(device)
     animator = METHODS.get(method).load_animator(checkpoint, device=device)
     size = animator.resolution
@@ -73,6 +127,12 @@ def animate_files(
     driving_frames, fps = read_video(driving) if driving.is_file() else (read_frames(driving), 25.0)
     driving_tensor = resize_frames(to_tensor(driving_frames), size)
     source_tensor = resize_frames(source_frames, size)[0]
+    if find_best and best_frame is None:
+        best_frame = find_best_frame(source_tensor, driving_tensor, landmarks)
+        log.info("best-aligned driving frame: %d", best_frame)
+    reference = int(best_frame or 0)
+    if not 0 <= reference < driving_tensor.shape[0]:
+        raise ValueError(f"best frame {reference} outside the {driving_tensor.shape[0]} frames")
     start = time.perf_counter()
     generated = animator.animate(
         source_tensor,
@@ -81,7 +141,8 @@ def animate_files(
         adapt_scale=adapt_scale,
         batch_size=batch_size,
         device=device,
-        amp=device.startswith("cuda"),
+        amp=amp,
+        reference_frame=reference,
     )
     seconds = time.perf_counter() - start
     write_output(out, to_frames(generated), fps)
@@ -94,6 +155,8 @@ def animate_files(
         "resolution": size,
         "relative": relative,
         "adapt_scale": adapt_scale,
+        "reference_frame": reference,
+        "precision": "amp" if amp else "fp32",
     }
     log.info(
         "animated %d frames in %.2f s (%.1f frames/s) on %s",
@@ -103,56 +166,3 @@ def animate_files(
         device,
     )
     return stats
-
-
-def reconstruct_clips(
-    method: str,
-    checkpoint: Path,
-    clip_dirs: list[Path],
-    out_dir: Path,
-    *,
-    split: str | None = None,
-    batch_size: int = 16,
-    device: str = "auto",
-) -> dict:
-    """FOMM's reconstruction protocol: each clip is re-generated from its own frame 0.
-
-    ``clip_dirs`` are preprocessed shard directories (``manifest.parquet`` + ``clips/``);
-    only ``ok`` video rows (of ``split`` when given) are used. Motion is absolute, as in
-    first-order-model's ``reconstruction.py``. Writes ``<clip_id>.mp4`` per clip and
-    ``summary.json`` into ``out_dir``.
-    """
-    device = pick_device(device)
-    animator = METHODS.get(method).load_animator(checkpoint, device=device)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    clips: list[dict] = []
-    total_frames, total_seconds = 0, 0.0
-    for shard in clip_dirs:
-        manifest = read_manifest(shard / "manifest.parquet")
-        rows = manifest[(manifest["status"] == "ok") & (manifest["kind"] == "video")]
-        if split is not None:
-            rows = rows[rows["split"] == split]
-        for row in rows.itertuples():
-            frames, fps = read_video(shard / row.path)
-            video = resize_frames(to_tensor(frames), animator.resolution)
-            start = time.perf_counter()
-            generated = animator.reconstruct(video, batch_size=batch_size, device=device)
-            total_seconds += time.perf_counter() - start
-            total_frames += video.shape[0]
-            write_video(out_dir / f"{row.clip_id}.mp4", to_frames(generated), fps, crf=0)
-            clips.append(
-                {"clip_id": row.clip_id, "frames": int(video.shape[0]), "shard": shard.name}
-            )
-    if not clips:
-        raise RuntimeError(f"no usable clips in {[str(d) for d in clip_dirs]} (split={split})")
-    summary = {
-        "protocol": "reconstruction (frame 0 of each clip is the source; absolute motion)",
-        "method": method,
-        "checkpoint": str(checkpoint),
-        "clips": clips,
-        "frames": total_frames,
-        "frames_per_second": total_frames / max(total_seconds, 1e-9),
-        "device": device,
-    }
-    atomic_write_json(out_dir / "summary.json", summary)
-    return summary

@@ -34,9 +34,13 @@ class MethodSpec:
         model_cfg = experiment_model_config(experiment or self.default_experiment)
         return _import(self.importer)(official, out, model_cfg)
 
+    def animator_class(self) -> Any:
+        """The method's animator class (a ``MotionAnimator`` for the motion-transfer family)."""
+        return _import(self.animator)
+
     def load_animator(self, checkpoint: Path | str, device: str = "cpu") -> Any:
         """Build the method's animator from one of our checkpoints."""
-        return _import(self.animator).from_checkpoint(checkpoint, map_location=device)
+        return self.animator_class().from_checkpoint(checkpoint, map_location=device)
 
 
 def _import(dotted: str) -> Any:

@@ -10,7 +10,8 @@ sha256) that ``talking-heads animate`` and fine-tuning load like one of our own 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,65 @@ def write_lightning_checkpoint(
     with atomic_path(path) as tmp:
         torch.save(checkpoint, tmp)
     return Path(path)
+
+
+def official_states(
+    checkpoint: Mapping[str, Any],
+    built: Mapping[str, torch.nn.Module],
+    *,
+    source: str,
+    optional: Sequence[str] = (),
+    check: Callable[[str, Mapping[str, Any]], None] | None = None,
+    stacklevel: int = 2,
+) -> dict[str, dict[str, torch.Tensor]]:
+    """Each of ``built``'s networks' state from ``checkpoint``, checked by :func:`strict_state`.
+
+    A network named in ``optional`` that the file lacks keeps its fresh initialisation (with a
+    :class:`RuntimeWarning`, ``stacklevel`` as :func:`warnings.warn`'s, counted from the caller);
+    any other missing one is a :class:`CheckpointLayoutError`. ``check(name, official)`` runs on
+    each official state dict before the layout check (to raise a clearer error).
+    """
+    states: dict[str, dict[str, torch.Tensor]] = {}
+    for name, module in built.items():
+        if name in optional and name not in checkpoint:
+            warnings.warn(
+                f"{source} holds no {name!r}: a freshly initialised one is written",
+                RuntimeWarning,
+                stacklevel=stacklevel + 1,
+            )
+            states[name] = module.state_dict()
+            continue
+        official = network_state(checkpoint, name, source)
+        if check is not None:
+            check(name, official)
+        states[name] = strict_state(module, official, network=name, source=source)
+    return states
+
+
+def import_networks(
+    path: Path,
+    out: Path | str,
+    checkpoint: Mapping[str, Any],
+    built: Mapping[str, torch.nn.Module],
+    hyper_parameters: Mapping[str, Any],
+    *,
+    method: str,
+    epoch: Any = None,
+    optional: Sequence[str] = (),
+    check: Callable[[str, Mapping[str, Any]], None] | None = None,
+) -> Path:
+    """The official file ``path`` (read as ``checkpoint``) imported into networks ``built``
+    (:func:`official_states`) and written to ``out`` (:func:`write_lightning_checkpoint`);
+    ``epoch`` is recorded when it is an int. The warnings point at the caller's caller (the
+    method's ``import_official`` caller)."""
+    states = official_states(
+        checkpoint, built, source=path.name, optional=optional, check=check, stacklevel=3
+    )
+    return write_lightning_checkpoint(
+        out,
+        states,
+        hyper_parameters,
+        official=path,
+        method=method,
+        epoch=epoch if isinstance(epoch, int) else None,
+    )

@@ -70,13 +70,14 @@ class FOMMAnimator(MotionAnimator):
         kp_detector: KPDetector | torch.nn.Module | Mapping[str, torch.nn.Module],
         generator: OcclusionAwareGenerator | torch.nn.Module | None = None,
         resolution: int = 256,
+        channels_last: bool = True,
     ) -> None:
         networks = (
             kp_detector
             if isinstance(kp_detector, Mapping)
             else {"kp_detector": kp_detector, "generator": generator}
         )
-        super().__init__(networks, resolution)
+        super().__init__(networks, resolution, channels_last)
 
     @classmethod
     def build(cls, hyper_parameters: Mapping[str, Any]) -> dict[str, torch.nn.Module]:

@@ -15,12 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from talking_heads.models.checkpoints import (
-    network_state,
-    read_official,
-    strict_state,
-    write_lightning_checkpoint,
-)
+from talking_heads.models.checkpoints import import_networks, read_official
 from talking_heads.models.fomm.module import plain
 from talking_heads.models.fomm.networks import build_networks
 
@@ -34,24 +29,12 @@ def import_official(path: Path | str, out: Path | str, model_cfg: dict[str, Any]
     checkpoint = read_official(path)
     model_params = plain(model_cfg["model_params"])
     built = dict(zip(NETWORKS, build_networks(model_params), strict=True))
-    states = {
-        name: strict_state(
-            module, network_state(checkpoint, name, path.name), network=name, source=path.name
-        )
-        for name, module in built.items()
-    }
     hyper_parameters = {
         "model_params": model_params,
         "train_params": plain(model_cfg["train_params"]),
         "perceptual_pretrained": plain(model_cfg.get("perceptual_pretrained", True)),
         "resolution": int(model_cfg.get("resolution", 256)),
     }
-    epoch = checkpoint.get("epoch")
-    return write_lightning_checkpoint(
-        out,
-        states,
-        hyper_parameters,
-        official=path,
-        method="fomm",
-        epoch=epoch if isinstance(epoch, int) else None,
+    return import_networks(
+        path, out, checkpoint, built, hyper_parameters, method="fomm", epoch=checkpoint.get("epoch")
     )

@@ -27,6 +27,7 @@ import torch
 from talking_heads.models.fomm import losses as L
 from talking_heads.models.fomm.networks import build_networks
 from talking_heads.models.motion.blocks import ImagePyramide, Vgg19, detach_kp, load_vgg19
+from talking_heads.models.motion.training import gan_training_step, step_gan_schedulers
 
 __all__ = ["FOMMLightning", "load_vgg19", "plain"]
 
@@ -165,32 +166,10 @@ class FOMMLightning(pl.LightningModule):
 
     # -- Lightning hooks ------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        opt_generator = self.optimizers()[0]
-        losses, generated = self.generator_losses(batch)
-        loss = sum(losses.values())
-        opt_generator.zero_grad()
-        self.manual_backward(loss)
-        opt_generator.step()
-        if self.uses_gan:
-            opt_discriminator = self.optimizers(use_pl_optimizer=False)[1]
-            disc_losses = self.discriminator_losses(batch, generated)
-            opt_discriminator.zero_grad()
-            self.manual_backward(sum(disc_losses.values()))
-            # through the strategy (precision plugin, gradient clipping, hooks) but not the
-            # LightningOptimizer wrapper, so that global_step counts iterations
-            self.trainer.strategy.optimizer_step(opt_discriminator, closure=_no_closure)
-            losses.update(disc_losses)
-        bs = batch["source"].shape[0]
-        for name, value in losses.items():
-            self.log(f"train/{name}", value, batch_size=bs)
-        self.log("train/loss", loss, prog_bar=True, batch_size=bs)
-        return loss.detach()
+        return gan_training_step(self, batch)
 
     def on_train_epoch_end(self) -> None:
-        scheduler_generator, scheduler_discriminator = self.lr_schedulers()
-        scheduler_generator.step()
-        if self.uses_gan:  # its optimiser never steps otherwise (torch warns)
-            scheduler_discriminator.step()
+        step_gan_schedulers(self)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         """Reconstruct ``driving`` from ``source`` (absolute motion); log ``val/l1``."""

@@ -14,13 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from talking_heads.models.motion.blocks import (
+from talking_heads.models.motion.blocks import (  # noqa: F401 (re-exported, as before)
     AntiAliasInterpolation2d,
     DownBlock2d,
     Hourglass,
     ResBlock2d,
     SameBlock2d,
     UpBlock2d,
+    WarpingGenerator,
     grid_sample,
     kp2gaussian,
     make_coordinate_grid,
@@ -213,7 +214,7 @@ class DenseMotionNetwork(nn.Module):
         return out
 
 
-class OcclusionAwareGenerator(nn.Module):
+class OcclusionAwareGenerator(WarpingGenerator):
     """Encoder → warp by the dense motion → occlusion mask → residual bottleneck → decoder."""
 
     def __init__(
@@ -239,39 +240,10 @@ class OcclusionAwareGenerator(nn.Module):
             if dense_motion_params is not None
             else None
         )
-        self.first = SameBlock2d(num_channels, block_expansion, kernel_size=7, padding=3)
-        self.down_blocks = nn.ModuleList(
-            DownBlock2d(
-                min(max_features, block_expansion * 2**i),
-                min(max_features, block_expansion * 2 ** (i + 1)),
-            )
-            for i in range(num_down_blocks)
+        self.build_trunk(
+            num_channels, block_expansion, max_features, num_down_blocks, num_bottleneck_blocks
         )
-        self.up_blocks = nn.ModuleList(
-            UpBlock2d(
-                min(max_features, block_expansion * 2 ** (num_down_blocks - i)),
-                min(max_features, block_expansion * 2 ** (num_down_blocks - i - 1)),
-            )
-            for i in range(num_down_blocks)
-        )
-        self.bottleneck = nn.Sequential()
-        features = min(max_features, block_expansion * 2**num_down_blocks)
-        for i in range(num_bottleneck_blocks):
-            self.bottleneck.add_module(f"r{i}", ResBlock2d(features))
-        self.final = nn.Conv2d(block_expansion, num_channels, kernel_size=7, padding=3)
         self.estimate_occlusion_map = estimate_occlusion_map
-        self.num_channels = num_channels
-
-    @staticmethod
-    def deform_input(inp: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
-        """Warp ``inp`` by a flow field, resizing the flow (bilinear) to ``inp``'s size."""
-        h, w = inp.shape[2:]
-        if deformation.shape[1:3] != (h, w):
-            deformation = F.interpolate(
-                deformation.permute(0, 3, 1, 2), size=(h, w), mode="bilinear", align_corners=False
-            )
-            deformation = deformation.permute(0, 2, 3, 1)
-        return grid_sample(inp, deformation)
 
     def encode(self, source_image: torch.Tensor) -> torch.Tensor:
         """The source's encoder features (``first`` + down blocks), before warping."""

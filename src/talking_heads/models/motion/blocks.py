@@ -202,6 +202,58 @@ class Decoder(nn.Module):
         return out
 
 
+class WarpingGenerator(nn.Module):
+    """Base of the FOMM-style generators (FOMM's ``OcclusionAwareGenerator``, MRAA's
+    ``Generator``): the Johnson-style encoder-decoder trunk and the flow warp.
+
+    A subclass registers its motion network first, then calls :meth:`build_trunk`, which adds
+    ``first``, ``down_blocks``, ``up_blocks``, ``bottleneck`` (``r0`` ...) and ``final`` in the
+    official parameter names and order.
+    """
+
+    def build_trunk(
+        self,
+        num_channels: int,
+        block_expansion: int,
+        max_features: int,
+        num_down_blocks: int,
+        num_bottleneck_blocks: int,
+    ) -> None:
+        """Add the encoder (``first`` + down blocks), the residual bottleneck, the decoder (up
+        blocks) and the 7×7 ``final`` convolution."""
+        self.first = SameBlock2d(num_channels, block_expansion, kernel_size=7, padding=3)
+        self.down_blocks = nn.ModuleList(
+            DownBlock2d(
+                min(max_features, block_expansion * 2**i),
+                min(max_features, block_expansion * 2 ** (i + 1)),
+            )
+            for i in range(num_down_blocks)
+        )
+        self.up_blocks = nn.ModuleList(
+            UpBlock2d(
+                min(max_features, block_expansion * 2 ** (num_down_blocks - i)),
+                min(max_features, block_expansion * 2 ** (num_down_blocks - i - 1)),
+            )
+            for i in range(num_down_blocks)
+        )
+        self.bottleneck = nn.Sequential()
+        features = min(max_features, block_expansion * 2**num_down_blocks)
+        for i in range(num_bottleneck_blocks):
+            self.bottleneck.add_module(f"r{i}", ResBlock2d(features))
+        self.final = nn.Conv2d(block_expansion, num_channels, kernel_size=7, padding=3)
+        self.num_channels = num_channels
+
+    @staticmethod
+    def deform_input(inp: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
+        """Warp ``inp`` by a flow field, resizing the flow (bilinear) to ``inp``'s size."""
+        h, w = inp.shape[2:]
+        if deformation.shape[1:3] != (h, w):
+            deformation = F.interpolate(
+                deformation.permute(0, 3, 1, 2), size=(h, w), mode="bilinear", align_corners=False
+            ).permute(0, 2, 3, 1)
+        return grid_sample(inp, deformation)
+
+
 class Hourglass(nn.Module):
     """U-Net hourglass; ``out_filters`` = block_expansion + in_features."""
 

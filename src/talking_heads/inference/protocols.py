@@ -1,0 +1,357 @@
+"""Evaluation protocols as named configs (``configs/protocol/<name>.yaml``).
+
+- ``fomm_reconstruction``: FOMM's video reconstruction (``reconstruction.py``): each test clip
+  re-generated from its own frame 0 with absolute motion (:func:`run_reconstruction`).
+- ``pairs_same_id``: the DaGAN/MCNet harness's same-identity frame pairs: each pair's driving
+  frame generated from its source frame of the same clip, absolute motion
+  (:func:`run_pairs`). The pair list is DaGAN's ``vox_evaluation.csv`` when given, else one
+  drawn the same way with a fixed seed (:func:`draw_pairs`).
+
+Both write what the scoring stage reads, atomically, plus ``summary.json`` naming the
+protocol; a clip or pair that cannot be used is skipped with its reason recorded.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from talking_heads.manifest import read_manifest
+from talking_heads.utils.atomic import atomic_path, atomic_write_json, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+PAIR_COLUMNS = ("pair", "clip_id", "source_frame", "driving_frame", "status", "reason")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A named evaluation protocol (the fields of its YAML file)."""
+
+    name: str
+    kind: Literal["reconstruction", "pairs"]
+    label: str
+    split: str | None = "test"
+    motion: Literal["absolute", "relative"] = "absolute"
+    max_clips: int | None = None
+    pairs_csv: str | None = None
+    num_clips: int = 100
+    num_pairs: int = 2083
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def protocol_dir() -> Path:
+    """``configs/protocol`` beside the training configs (``find_config_dir``)."""
+    from talking_heads.training.train import find_config_dir
+
+    return find_config_dir() / "protocol"
+
+
+def protocol_names() -> list[str]:
+    """The protocols defined in ``configs/protocol``."""
+    return sorted(p.stem for p in protocol_dir().glob("*.yaml"))
+
+
+def load_protocol(name: str, **overrides: Any) -> Protocol:
+    """The protocol ``name`` from its YAML file, with ``overrides`` (``None`` values ignored)."""
+    import yaml
+
+    path = protocol_dir() / f"{name}.yaml"
+    if not path.is_file():
+        raise KeyError(f"unknown protocol {name!r}; known: {', '.join(protocol_names())}")
+    values = yaml.safe_load(path.read_text()) or {}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = set(Protocol.__dataclass_fields__) - {"extra"}
+    extra = {k: values.pop(k) for k in list(values) if k not in known}
+    if values.get("name", name) != name:
+        raise ValueError(f"{path}: name {values['name']!r} differs from the file name")
+    values["name"] = name
+    return Protocol(**values, extra=extra)
+
+
+def evaluation_clips(shards: list[Path], split: str | None) -> pd.DataFrame:
+    """``ok`` video rows of the shards' manifests (of ``split`` when given), with ``shard``
+    set to the shard folder, sorted by clip id."""
+    frames = []
+    for shard in shards:
+        manifest = read_manifest(Path(shard) / "manifest.parquet")
+        rows = manifest[(manifest["status"] == "ok") & (manifest["kind"] == "video")].copy()
+        if split is not None:
+            rows = rows[rows["split"] == split]
+        rows["shard_dir"] = str(shard)
+        frames.append(rows)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if table.empty:
+        raise RuntimeError(f"no usable clips in {[str(s) for s in shards]} (split={split})")
+    return table.sort_values("clip_id", kind="stable").reset_index(drop=True)
+
+
+def clip_file_name(clip_id: str) -> str:
+    """A clip id as one file name (``/`` would nest folders the scorer does not search)."""
+    return clip_id.replace("/", "__")
+
+
+# -- pair lists ----------------------------------------------------------------------------
+
+
+def draw_pairs(clips: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """Same-id pairs drawn as DaGAN's ``create_same_id_test_set`` draws them, seeded.
+
+    ``num_clips`` clips without replacement (all when fewer), then per pair one of them and
+    two distinct frames of it. Clips of one frame cannot give a pair and are left out first.
+    """
+    rng = np.random.default_rng(protocol.seed)
+    usable = clips[clips["num_frames"].astype(int) >= 2]
+    if usable.empty:
+        raise RuntimeError("no clip has two frames to pair")
+    ids = usable["clip_id"].to_numpy()
+    chosen = rng.choice(ids, size=min(protocol.num_clips, len(ids)), replace=False)
+    lengths = dict(zip(usable["clip_id"], usable["num_frames"].astype(int), strict=True))
+    rows = []
+    for index in range(protocol.num_pairs):
+        clip_id = str(chosen[rng.integers(len(chosen))])
+        source, driving = rng.choice(lengths[clip_id], size=2, replace=False)
+        rows.append((f"{index:05d}", clip_id, int(source), int(driving), "", ""))
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
+
+
+_FRAME_PATH = re.compile(r"(?P<video>[^/\\]+?)(?:\.mp4)?[/\\](?P<frame>\d+)\.png$")
+
+
+def read_pairs_csv(path: Path | str, clips: pd.DataFrame) -> pd.DataFrame:
+    """DaGAN's ``vox_evaluation.csv`` (``source,driving`` frame paths ending in
+    ``<video>.mp4/<frame>.png``, frame numbers 0-based as video-preprocessing writes them)
+    matched to our clips by video name (the last component of the clip id).
+
+    Rows whose video is not among our clips, whose two frames come from different videos or
+    whose frame lies past the clip's end are kept with status ``skipped`` and the reason.
+    """
+    by_name: dict[str, tuple[str, int]] = {}
+    for clip_id, num_frames in zip(clips["clip_id"], clips["num_frames"].astype(int), strict=True):
+        by_name[str(clip_id).rsplit("/", 1)[-1]] = (str(clip_id), num_frames)
+    rows = []
+    with open(path, newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if not header or [h.strip() for h in header[:2]] != ["source", "driving"]:
+            raise ValueError(f"{path}: expected a 'source,driving,...' header, got {header}")
+        for index, record in enumerate(reader):
+            if len(record) < 2:
+                continue
+            source, driving = _FRAME_PATH.search(record[0]), _FRAME_PATH.search(record[1])
+            pair = f"{index:05d}"
+            if source is None or driving is None:
+                rows.append((pair, "", -1, -1, "skipped", f"unreadable frame paths {record[:2]}"))
+                continue
+            video = source["video"]
+            source_frame, driving_frame = int(source["frame"]), int(driving["frame"])
+            status, reason = "", ""
+            if driving["video"] != video:
+                status, reason = "skipped", f"frames of two videos ({video}, {driving['video']})"
+            elif video not in by_name:
+                status, reason = "skipped", f"video {video} is not among the evaluation clips"
+            elif max(source_frame, driving_frame) >= by_name[video][1]:
+                status, reason = "skipped", f"frame past the clip's {by_name[video][1]} frames"
+            clip_id = by_name[video][0] if video in by_name else video
+            rows.append((pair, clip_id, source_frame, driving_frame, status, reason))
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
+
+
+def protocol_pairs(clips: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """The protocol's pair list: its CSV when given, else :func:`draw_pairs`."""
+    if protocol.pairs_csv:
+        pairs = read_pairs_csv(protocol.pairs_csv, clips)
+        used = int((pairs["status"] == "").sum())
+        log.info("%s: %d of %d pairs usable", protocol.pairs_csv, used, len(pairs))
+        return pairs
+    return draw_pairs(clips, protocol)
+
+
+# -- running -------------------------------------------------------------------------------
+
+
+def run_reconstruction(
+    animator: Any,
+    protocol: Protocol,
+    shards: list[Path],
+    out_dir: Path,
+    *,
+    batch_size: int = 16,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Re-generate every clip from its frame 0 with the method's ``reconstruct`` (absolute
+    motion; MRAA adds its background motion, as its ``reconstruction.py``).
+
+    Writes ``generated/<clip>.mp4`` (lossless) and ``summary.json`` into ``out_dir``.
+    """
+    from talking_heads.inference.run import resize_frames, to_frames, to_tensor
+    from talking_heads.utils.media import read_video, write_video
+
+    clips = evaluation_clips(shards, protocol.split)
+    if protocol.max_clips is not None:
+        clips = clips.head(protocol.max_clips)
+    records: list[dict[str, Any]] = []
+    frames_done, seconds = 0, 0.0
+    with atomic_path(out_dir) as tmp:
+        (tmp / "generated").mkdir(parents=True)
+        for row in _progress(clips.itertuples(), len(clips), protocol.name):
+            try:
+                frames, fps = read_video(Path(row.shard_dir) / row.path)
+            except Exception as error:  # a damaged clip is recorded and skipped
+                records.append({"clip_id": row.clip_id, "status": "skipped", "reason": str(error)})
+                continue
+            video = resize_frames(to_tensor(frames), animator.resolution)
+            start = time.perf_counter()
+            generated = animator.reconstruct(
+                video, batch_size=batch_size, device=device, amp=device.startswith("cuda")
+            )
+            seconds += time.perf_counter() - start
+            frames_done += video.shape[0]
+            name = clip_file_name(row.clip_id)
+            write_video(tmp / "generated" / f"{name}.mp4", to_frames(generated), fps, crf=0)
+            records.append(
+                {"clip_id": row.clip_id, "file": f"{name}.mp4", "frames": int(video.shape[0])}
+            )
+        summary = _summary(protocol, records, frames_done, seconds, device)
+        atomic_write_json(tmp / "summary.json", summary)
+    return summary
+
+
+def run_pairs(
+    animator: Any,
+    protocol: Protocol,
+    shards: list[Path],
+    out_dir: Path,
+    *,
+    batch_size: int = 16,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Generate each pair's driving frame from its source frame.
+
+    Writes ``generated/<pair>.png``, ``reference/<pair>.png`` (the real driving frame),
+    ``source/<pair>.png``, ``pairs.csv`` (every pair with its status) and ``summary.json``.
+    Each clip is decoded once for all its pairs.
+    """
+    from talking_heads.inference.run import resize_frames, to_frames, to_tensor
+    from talking_heads.utils.media import read_video, write_image
+
+    clips = evaluation_clips(shards, protocol.split)
+    pairs = protocol_pairs(clips, protocol)
+    paths = {row.clip_id: Path(row.shard_dir) / row.path for row in clips.itertuples()}
+    usable = pairs[pairs["status"] == ""]
+    frames_done, seconds = 0, 0.0
+    with atomic_path(out_dir) as tmp:
+        for folder in ("generated", "reference", "source"):
+            (tmp / folder).mkdir(parents=True)
+        groups = usable.groupby("clip_id", sort=True)
+        for clip_id, group in _progress(groups, groups.ngroups, protocol.name):
+            try:
+                frames, _ = read_video(paths[clip_id])
+            except Exception as error:  # a damaged clip: its pairs are skipped
+                pairs.loc[group.index, ["status", "reason"]] = ["skipped", str(error)]
+                continue
+            video = resize_frames(to_tensor(frames), animator.resolution)
+            for row in group.itertuples():
+                if max(row.source_frame, row.driving_frame) >= video.shape[0]:
+                    pairs.loc[row.Index, ["status", "reason"]] = [
+                        "skipped",
+                        f"frame past the decoded clip's {video.shape[0]} frames",
+                    ]
+                    continue
+                source, driving = (
+                    video[row.source_frame],
+                    video[row.driving_frame : row.driving_frame + 1],
+                )
+                start = time.perf_counter()
+                generated = animator.animate(
+                    source,
+                    driving,
+                    relative=protocol.motion == "relative",
+                    adapt_scale=False,
+                    batch_size=batch_size,
+                    device=device,
+                    amp=device.startswith("cuda"),
+                )
+                seconds += time.perf_counter() - start
+                frames_done += 1
+                images = to_frames(torch_cat(generated, driving, source[None]))
+                for folder, image in zip(("generated", "reference", "source"), images, strict=True):
+                    write_image(tmp / folder / f"{row.pair}.png", image)
+                pairs.loc[row.Index, "status"] = "ok"
+        atomic_write_text(tmp / "pairs.csv", pairs.to_csv(index=False))
+        records = [
+            {"pair": r.pair, "clip_id": r.clip_id, "status": r.status, "reason": r.reason}
+            for r in pairs.itertuples()
+            if r.status != "ok"
+        ]
+        summary = _summary(protocol, records, frames_done, seconds, device)
+        summary["pairs"] = {"listed": len(pairs), "generated": frames_done}
+        if frames_done == 0:
+            raise RuntimeError(f"{protocol.name}: no pair could be generated ({records[:3]})")
+        atomic_write_json(tmp / "summary.json", summary)
+    return summary
+
+
+def torch_cat(*tensors: Any) -> Any:
+    """``torch.cat`` of CPU float tensors (generated, reference, source frames)."""
+    import torch
+
+    return torch.cat([t.float().cpu() for t in tensors])
+
+
+def run_protocol(
+    method: str,
+    checkpoint: Path,
+    protocol: Protocol,
+    shards: list[Path],
+    out_dir: Path,
+    *,
+    batch_size: int = 16,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Load ``method``'s animator from ``checkpoint`` and run ``protocol`` on ``shards``."""
+    from talking_heads.inference.run import pick_device
+    from talking_heads.models import METHODS
+
+    device = pick_device(device)
+    animator = METHODS.get(method).load_animator(checkpoint, device=device)
+    runner = run_reconstruction if protocol.kind == "reconstruction" else run_pairs
+    summary = runner(animator, protocol, shards, out_dir, batch_size=batch_size, device=device)
+    log.info(
+        "%s with %s: %d frames at %.1f frames/s on %s",
+        protocol.name,
+        method,
+        summary["frames"],
+        summary["frames_per_second"],
+        device,
+    )
+    return summary
+
+
+def _summary(
+    protocol: Protocol, records: list[dict[str, Any]], frames: int, seconds: float, device: str
+) -> dict[str, Any]:
+    return {
+        "protocol": protocol.name,
+        "label": protocol.label,
+        "settings": asdict(protocol),
+        "records": records,
+        "frames": frames,
+        "frames_per_second": frames / max(seconds, 1e-9),
+        "device": device,
+    }
+
+
+def _progress(iterable: Any, total: int, name: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=name, unit="clip", leave=False)

@@ -1,0 +1,301 @@
+"""DaGAN training as a LightningModule (CVPR2022-DaGAN ``train.py`` and ``modules/model.py``).
+
+As upstream's ``GeneratorFullModel`` in ``--rgbd`` mode: the frozen depth network gives the
+disparity of the source and driving frames, the keypoint detector runs on frame‖disparity, and
+the depth-aware generator reconstructs the driving frame from the source and its disparity.
+Losses (FOMM's, :mod:`talking_heads.models.fomm.losses`): the pyramid VGG19 perceptual loss,
+the LSGAN generator loss with feature matching on the keypoint-conditioned discriminator
+(when ``generator_gan`` ≠ 0), keypoint equivariance (the warped driving frame's disparity is
+recomputed, as upstream), and DaGAN's:
+
+- ``kp_distance`` (weight 10 in upstream's ``run.py``): for the source and the driving
+  keypoints, mean(1 − sign(‖k_i − k_j‖ + 0.2·[i = j] − 0.2)), i.e. twice the fraction of
+  keypoint pairs closer than 0.2. It is built on ``torch.sign``, whose gradient is zero, so
+  upstream's term adds to the reported loss but nothing to any gradient; here it is computed
+  exactly as upstream and detached (same value, same — zero — gradient, no autograd graph).
+- ``depth_constraint`` (weight 0 in upstream's ``run.py``): w · mean|depth(driving) −
+  depth(prediction)|, with the gradient flowing through the frozen depth network.
+
+The discriminator loss is upstream's LSGAN. Optimisation as upstream: Adam (β = 0.5, 0.999)
+with a learning rate per network, MultiStepLR (γ = 0.1) per epoch on ``epoch_milestones``; the
+depth network is never trained and always in eval mode (upstream calls ``.eval()`` on it once
+and never ``.train()``).
+
+Deviations: as :class:`~talking_heads.models.fomm.module.FOMMLightning`, the generator and the
+keypoint detector share one Adam with two parameter groups (element-wise, so the same updates)
+and the discriminator's step is not counted in ``global_step``. The depth network is part of
+the module (its weights are in our checkpoints, so animation needs no separate file); it is
+loaded from ``depth_pretrained``: ``True`` the registered released model in the weights
+directory, a path a folder with upstream's ``encoder.pth`` and ``depth.pth``, ``False`` a
+randomly initialised frozen network (offline demos only: the keypoints then see a random
+depth-like channel). The vox-256 experiment uses ``demo.py``'s ResNet-18 depth model
+(``weights_19``), the one the released checkpoints go with; upstream's training code loads a
+ResNet-50 VoxCeleb2 model (``model_params.depth_params.num_layers: 50``), which the maintainer
+reports did not give a better DaGAN. Upstream's ``kp_prior`` and ``kp_scale`` terms (weight 0,
+and ``kp_prior`` writes into ``kp_distance`` with that term's weight) are not implemented: a
+non-zero weight raises. ``perceptual_pretrained=False`` uses a random VGG19 (offline demos).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from talking_heads.models.dagan.depth import (
+    build_depth,
+    estimate_depth,
+    load_depth_weights,
+    official_depth_states,
+)
+from talking_heads.models.dagan.networks import build_networks
+from talking_heads.models.fomm import losses as L
+from talking_heads.models.fomm.module import plain
+from talking_heads.models.motion.blocks import ImagePyramide, Vgg19, detach_kp, load_vgg19
+
+Keypoints = dict[str, torch.Tensor]
+#: upstream loss terms that are not implemented (their weight must be 0)
+UNSUPPORTED_LOSSES = ("kp_prior", "kp_scale")
+
+
+def _no_closure() -> None:
+    return None
+
+
+def kp_distance_loss(kp_source: Keypoints, kp_driving: Keypoints, weight: float) -> torch.Tensor:
+    """Upstream's ``kp_distance`` term (detached: ``torch.sign`` has no gradient).
+
+    w · Σ_{source, driving} mean_{i,j}(1 − sign(‖k_i − k_j‖ + 0.2·[i = j] − 0.2)): 2 for each
+    pair of distinct keypoints closer than 0.2, averaged over all K² pairs.
+    """
+    total = torch.zeros((), device=kp_source["value"].device)
+    with torch.no_grad():
+        for kp in (kp_source, kp_driving):
+            value = kp["value"]
+            num_kp = value.shape[1]
+            diff = value.unsqueeze(2) - value.unsqueeze(1)
+            distance = torch.sqrt((diff * diff).sum(-1) + 1e-8)
+            eye = torch.eye(num_kp, dtype=value.dtype, device=value.device)
+            total = total + (1 - torch.sign(distance + eye * 0.2 - 0.2)).mean()
+    return weight * total
+
+
+class DaGANLightning(pl.LightningModule):
+    """DaGAN: depth network (frozen) + keypoint detector + depth-aware generator +
+    discriminator.
+
+    ``model_params`` and ``train_params`` are laid out as upstream's YAML
+    (``config/vox-adv-256.yaml``) with ``model_params.depth_params`` for the depth network;
+    ``depth_pretrained`` and ``perceptual_pretrained`` as in the module docstring. Batches are
+    dicts with ``source`` and ``driving`` float tensors ``(B, 3, H, W)`` in [0, 1].
+    """
+
+    def __init__(
+        self,
+        model_params: dict,
+        train_params: dict,
+        perceptual_pretrained: bool | str = True,
+        depth_pretrained: bool | str = True,
+        resolution: int = 256,
+    ) -> None:
+        super().__init__()
+        model_params = plain(model_params)
+        train_params = plain(train_params)
+        perceptual_pretrained = plain(perceptual_pretrained)
+        depth_pretrained = plain(depth_pretrained)
+        resolution = int(resolution)
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.loss_weights = train_params["loss_weights"]
+        unsupported = [name for name in UNSUPPORTED_LOSSES if self.loss_weights.get(name, 0)]
+        if unsupported:
+            raise ValueError(f"DaGAN loss terms {unsupported} are not implemented (weight 0)")
+        self.kp_detector, self.generator, self.discriminator = build_networks(model_params)
+        self.depth_encoder, self.depth_decoder = build_depth(model_params.get("depth_params"))
+        if depth_pretrained:
+            encoder_state, decoder_state, paths = load_depth_weights(
+                depth_pretrained, self.depth_encoder.num_layers
+            )
+            states = official_depth_states(
+                self.depth_encoder,
+                self.depth_decoder,
+                encoder_state,
+                decoder_state,
+                source=str(paths[0].parent),
+            )
+            self.depth_encoder.load_state_dict(states["depth_encoder"], strict=True)
+            self.depth_decoder.load_state_dict(states["depth_decoder"], strict=True)
+        for network in (self.depth_encoder, self.depth_decoder):
+            network.requires_grad_(False)
+            network.eval()
+        self.train_params = train_params
+        self.scales = list(train_params["scales"])
+        self.pyramid = ImagePyramide(self.scales, self.generator.num_channels)
+        # the frozen VGG is kept out of the module tree: it is not part of DaGAN's weights
+        self._vgg = (
+            [load_vgg19(perceptual_pretrained)] if sum(self.loss_weights["perceptual"]) else []
+        )
+
+    def train(self, mode: bool = True) -> DaGANLightning:
+        """Train mode for every network but the frozen depth network (always eval)."""
+        super().train(mode)
+        self.depth_encoder.eval()
+        self.depth_decoder.eval()
+        return self
+
+    @property
+    def vgg(self) -> Vgg19 | None:
+        """The perceptual-loss network, on this module's device."""
+        if not self._vgg:
+            return None
+        if self._vgg[0].mean.device != self.device:
+            self._vgg[0] = self._vgg[0].to(self.device)
+        return self._vgg[0]
+
+    @property
+    def uses_gan(self) -> bool:
+        """Whether the discriminator is trained (upstream: ``generator_gan`` ≠ 0)."""
+        return self.loss_weights["generator_gan"] != 0
+
+    def depth(self, frames: torch.Tensor) -> torch.Tensor:
+        """The frozen network's disparity ``(B, 1, H, W)``, without an autograd graph."""
+        with torch.no_grad():
+            return estimate_depth(self.depth_encoder, self.depth_decoder, frames)
+
+    def keypoints(self, frames: torch.Tensor, depth: torch.Tensor | None = None) -> Keypoints:
+        """Keypoints of frames‖disparity (the disparity computed when not given)."""
+        depth = self.depth(frames) if depth is None else depth
+        return self.kp_detector(torch.cat([frames, depth], dim=1))
+
+    # -- losses ---------------------------------------------------------------------------
+    def generator_losses(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Upstream's ``GeneratorFullModel.forward`` (``--rgbd``): weighted losses and the
+        generated outputs."""
+        source, driving = batch["source"], batch["driving"]
+        depth_source, depth_driving = self.depth(source), self.depth(driving)
+        kp_source = self.keypoints(source, depth_source)
+        kp_driving = self.keypoints(driving, depth_driving)
+        generated = self.generator(
+            source, kp_source=kp_source, kp_driving=kp_driving, source_depth=depth_source
+        )
+        generated.update({"kp_source": kp_source, "kp_driving": kp_driving})
+        weights = self.loss_weights
+        losses: dict[str, torch.Tensor] = {}
+        real = self.pyramid(driving)
+        fake = self.pyramid(generated["prediction"])
+        vgg = self.vgg
+        if vgg is not None:
+            losses["perceptual"] = L.perceptual_loss(
+                vgg, fake, real, self.scales, weights["perceptual"]
+            )
+        if self.uses_gan:
+            disc_scales = self.discriminator.scales
+            maps_fake = self.discriminator(fake, kp=detach_kp(kp_driving))
+            maps_real = self.discriminator(real, kp=detach_kp(kp_driving))
+            losses["gen_gan"] = L.generator_gan_loss(
+                maps_fake, disc_scales, weights["generator_gan"]
+            )
+            if sum(weights["feature_matching"]) != 0:
+                losses["feature_matching"] = L.feature_matching_loss(
+                    maps_real, maps_fake, disc_scales, weights["feature_matching"]
+                )
+        losses.update(
+            L.equivariance_losses(
+                self.keypoints,
+                driving,
+                kp_driving,
+                self.train_params["transform_params"],
+                weights["equivariance_value"],
+                weights["equivariance_jacobian"],
+            )
+        )
+        if weights.get("kp_distance", 0):
+            losses["kp_distance"] = kp_distance_loss(kp_source, kp_driving, weights["kp_distance"])
+        if weights.get("depth_constraint", 0):
+            depth_prediction = estimate_depth(
+                self.depth_encoder, self.depth_decoder, generated["prediction"]
+            )
+            losses["depth_constraint"] = (
+                weights["depth_constraint"] * torch.abs(depth_driving - depth_prediction).mean()
+            )
+        return losses, generated
+
+    def discriminator_losses(
+        self, batch: dict[str, torch.Tensor], generated: dict[str, Any]
+    ) -> dict[str, torch.Tensor]:
+        """Upstream's ``DiscriminatorFullModel.forward`` (LSGAN)."""
+        real = self.pyramid(batch["driving"])
+        fake = self.pyramid(generated["prediction"].detach())
+        kp = detach_kp(generated["kp_driving"])
+        maps_fake = self.discriminator(fake, kp=kp)
+        maps_real = self.discriminator(real, kp=kp)
+        value = L.discriminator_gan_loss(
+            maps_real, maps_fake, self.discriminator.scales, self.loss_weights["discriminator_gan"]
+        )
+        return {"disc_gan": value}
+
+    # -- Lightning hooks ------------------------------------------------------------------
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        opt_generator = self.optimizers()[0]
+        losses, generated = self.generator_losses(batch)
+        loss = sum(losses.values())
+        opt_generator.zero_grad()
+        self.manual_backward(loss)
+        opt_generator.step()
+        if self.uses_gan:
+            opt_discriminator = self.optimizers(use_pl_optimizer=False)[1]
+            disc_losses = self.discriminator_losses(batch, generated)
+            opt_discriminator.zero_grad()
+            self.manual_backward(sum(disc_losses.values()))
+            # through the strategy but not the LightningOptimizer wrapper, so that
+            # global_step counts iterations
+            self.trainer.strategy.optimizer_step(opt_discriminator, closure=_no_closure)
+            losses.update(disc_losses)
+        bs = batch["source"].shape[0]
+        for name, value in losses.items():
+            self.log(f"train/{name}", value, batch_size=bs)
+        self.log("train/loss", loss, prog_bar=True, batch_size=bs)
+        return loss.detach()
+
+    def on_train_epoch_end(self) -> None:
+        scheduler_generator, scheduler_discriminator = self.lr_schedulers()
+        scheduler_generator.step()
+        if self.uses_gan:  # its optimiser never steps otherwise (torch warns)
+            scheduler_discriminator.step()
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """Reconstruct ``driving`` from ``source`` (absolute motion); log ``val/l1``."""
+        source, driving = batch["source"], batch["driving"]
+        depth_source = self.depth(source)
+        prediction = self.generator(
+            source,
+            kp_source=self.keypoints(source, depth_source),
+            kp_driving=self.keypoints(driving),
+            source_depth=depth_source,
+        )["prediction"]
+        l1 = torch.abs(prediction - driving).mean()
+        self.log("val/l1", l1, prog_bar=True, batch_size=source.shape[0])
+        return l1
+
+    def configure_optimizers(self):
+        tp = self.train_params
+        betas = (0.5, 0.999)
+        opt_generator = torch.optim.Adam(
+            [
+                {"params": self.generator.parameters(), "lr": tp["lr_generator"]},
+                {"params": self.kp_detector.parameters(), "lr": tp["lr_kp_detector"]},
+            ],
+            betas=betas,
+        )
+        opt_discriminator = torch.optim.Adam(
+            self.discriminator.parameters(), lr=tp["lr_discriminator"], betas=betas
+        )
+        milestones = list(tp["epoch_milestones"])
+        schedulers = [
+            torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
+            for opt in (opt_generator, opt_discriminator)
+        ]
+        return [opt_generator, opt_discriminator], schedulers

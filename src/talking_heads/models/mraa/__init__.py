@@ -1,0 +1,1 @@
+"""Motion Representations for Articulated Animation (Siarohin et al., CVPR 2021)."""

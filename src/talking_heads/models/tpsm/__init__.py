@@ -1,0 +1,1 @@
+"""Thin-Plate Spline Motion Model (Zhao & Zhang, CVPR 2022)."""
