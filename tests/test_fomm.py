@@ -19,7 +19,12 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from conftest import PROJECT_ROOT
-from motion_testing import pairs, quiet_trainer
+from motion_testing import (
+    assert_training_losses,
+    fit_pairs,
+    pairs,
+    quiet_trainer,
+)
 from talking_heads.models.fomm.animate import FOMMAnimator, movement_scale, normalize_kp
 from talking_heads.models.fomm.module import FOMMLightning
 from talking_heads.models.fomm.networks import VOX256_MODEL_PARAMS, build_networks
@@ -268,21 +273,16 @@ def test_training_steps_update_weights_with_finite_losses() -> None:
     torch.manual_seed(0)
     module = demo_module()
     assert isinstance(module.hparams["model_params"], dict)
-    before = copy.deepcopy(module.state_dict())
-    loader = DataLoader(pairs(torch.rand(8, 3, 64, 64)), batch_size=4)
-    trainer = quiet_trainer(max_steps=2)
-    trainer.fit(module, loader)
-    assert trainer.global_step == 2
-    losses = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
-    assert set(losses) == {
-        "train/perceptual",
-        "train/equivariance_value",
-        "train/equivariance_jacobian",
-        "train/loss",
-    }
-    assert all(np.isfinite(v) and v > 0 for v in losses.values())
-    total = sum(v for k, v in losses.items() if k != "train/loss")
-    assert losses["train/loss"] == pytest.approx(total, rel=1e-5)
+    trainer, loader, before = fit_pairs(module, torch.rand(4, 3, 64, 64), batch_size=2)
+    assert_training_losses(
+        trainer,
+        [
+            "perceptual",
+            "equivariance_value",
+            "equivariance_jacobian",
+        ],
+        positive=True,
+    )
     after = module.state_dict()
     for key in ("generator.final.weight", "kp_detector.kp.weight", "generator.first.conv.weight"):
         assert not torch.equal(before[key], after[key]), key
@@ -300,7 +300,7 @@ def test_gan_training_steps_the_discriminator_once_per_iteration() -> None:
     module = demo_module(generator_gan=1)
     before = copy.deepcopy(module.discriminator.state_dict())
     trainer = quiet_trainer(max_steps=2)
-    trainer.fit(module, DataLoader(pairs(torch.rand(8, 3, 64, 64)), batch_size=4))
+    trainer.fit(module, DataLoader(pairs(torch.rand(4, 3, 64, 64)), batch_size=2))
     assert trainer.global_step == 2 and trainer.fit_loop.epoch_loop.batch_progress.total.ready == 2
     metrics = trainer.callback_metrics
     assert {"train/gen_gan", "train/feature_matching", "train/disc_gan"} <= set(metrics)

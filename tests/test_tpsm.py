@@ -9,7 +9,6 @@ InpaintingNetwork, KPDetector, DenseMotionNetwork, BGMotionPredictor, AVDNetwork
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 
@@ -17,9 +16,18 @@ import numpy as np
 import pytest
 import torch
 from scipy.spatial import ConvexHull
-from torch.utils.data import DataLoader
 
-from motion_testing import layout_state, official_layouts, pairs, quiet_trainer, shapes
+from motion_testing import (
+    assert_avd_animation_matches_loop,
+    assert_reconstruction_uses_background,
+    assert_training_losses,
+    config_fixtures,
+    fit_pairs,
+    layout_state,
+    official_layouts,
+    quiet_trainer,
+    shapes,
+)
 from talking_heads.cli import main
 from talking_heads.models import METHODS
 from talking_heads.models.checkpoints import CheckpointLayoutError
@@ -47,14 +55,7 @@ FOMM_LAYOUT = official_layouts("fomm")["vox-256"]
 NETWORKS = ("inpainting_network", "dense_motion_network", "kp_detector", "bg_predictor")
 
 
-@pytest.fixture(scope="module")
-def vox_config() -> dict:
-    return experiment_model_config("tpsm_vox256")
-
-
-@pytest.fixture(scope="module")
-def demo_config() -> dict:
-    return experiment_model_config("tpsm_demo")
+vox_config, demo_config = config_fixtures("tpsm_vox256", "tpsm_demo")
 
 
 def official_file(path: Path, *, avd: bool = True, seed: int = 0) -> Path:
@@ -377,22 +378,16 @@ def test_losses_follow_the_epoch_schedule_and_gradients_are_clipped(demo_config)
 def test_training_steps_update_weights_with_finite_losses(demo_config, tmp_path: Path) -> None:
     torch.manual_seed(0)
     module = demo_module(demo_config)
-    before = copy.deepcopy(module.state_dict())
-    loader = DataLoader(pairs(torch.rand(4, 3, 64, 64)), batch_size=2)
-    trainer = quiet_trainer(max_steps=2)
-    trainer.fit(module, loader)
-    assert trainer.global_step == 2
-    losses = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
-    assert set(losses) == {
-        "train/perceptual",
-        "train/equivariance_value",
-        "train/warp_loss",
-        "train/bg",
-        "train/loss",
-    }
-    assert all(np.isfinite(v) for v in losses.values())
-    total = sum(v for k, v in losses.items() if k != "train/loss")
-    assert losses["train/loss"] == pytest.approx(total, rel=1e-5)
+    trainer, loader, before = fit_pairs(module, torch.rand(4, 3, 64, 64), batch_size=2)
+    assert_training_losses(
+        trainer,
+        [
+            "perceptual",
+            "equivariance_value",
+            "warp_loss",
+            "bg",
+        ],
+    )
     after = module.state_dict()
     for key in (
         "inpainting_network.final.weight",
@@ -413,7 +408,7 @@ def test_training_steps_update_weights_with_finite_losses(demo_config, tmp_path:
     path = tmp_path / "reconstruction.ckpt"
     trainer.save_checkpoint(path)
     avd = demo_module(demo_config, stage="avd", init_checkpoint=str(path))
-    trainer = quiet_trainer(max_steps=2)
+    trainer = quiet_trainer(max_steps=1)
     trainer.fit(avd, loader)
     assert set(trainer.callback_metrics) == {"train/rec_kp", "train/loss"}
     assert all(torch.isfinite(v) for v in trainer.callback_metrics.values())
@@ -519,24 +514,7 @@ def official_loop(
 
 
 def test_batched_animation_equals_the_per_frame_loop(demo_animator) -> None:
-    torch.manual_seed(2)
-    source, driving = smooth_frames(1)[0], smooth_frames(4)
-    expected = {
-        mode: official_loop(demo_animator, source, driving, mode)
-        for mode in ("relative", "standard", "avd")
-    }
-    relative = demo_animator.animate(source, driving, batch_size=3)
-    assert relative.shape == (4, 3, 64, 64)
-    torch.testing.assert_close(relative, expected["relative"], atol=1e-5, rtol=0)
-    standard = demo_animator.animate(source, driving, relative=False, batch_size=3)
-    torch.testing.assert_close(standard, expected["standard"], atol=1e-5, rtol=0)
-    avd = demo_animator.animate_avd(source, driving, batch_size=3)
-    torch.testing.assert_close(avd, expected["avd"], atol=1e-5, rtol=0)
-    unshared = demo_animator.animate(source, driving, batch_size=2, reuse_source=False)
-    torch.testing.assert_close(unshared, expected["relative"], atol=1e-5, rtol=0)
-    # the modes give different frames (by far more than the batching round-off)
-    assert (expected["relative"] - expected["standard"]).abs().max() > 1e-3
-    assert (expected["avd"] - expected["standard"]).abs().max() > 1e-3
+    assert_avd_animation_matches_loop(demo_animator, official_loop, smooth_frames)
 
 
 def test_relative_keypoints_scale_the_motion_by_the_hull_ratio() -> None:
@@ -555,14 +533,4 @@ def test_relative_keypoints_scale_the_motion_by_the_hull_ratio() -> None:
 
 
 def test_reconstruction_uses_the_background_motion(demo_animator) -> None:
-    torch.manual_seed(4)
-    video = smooth_frames(3)
-    expected = official_loop(demo_animator, video[0], video, "reconstruction")
-    torch.testing.assert_close(
-        demo_animator.reconstruct(video, batch_size=2), expected, atol=1e-5, rtol=0
-    )
-    without_bg = official_loop(demo_animator, video[0], video, "standard")
-    assert (expected - without_bg).abs().max() > 1e-3
-    torch.testing.assert_close(
-        demo_animator.animate(video[0], video, relative=False), without_bg, atol=1e-5, rtol=0
-    )
+    assert_reconstruction_uses_background(demo_animator, official_loop, smooth_frames)

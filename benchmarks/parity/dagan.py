@@ -40,14 +40,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (
-    compare,
-    demo_inputs,
-    official_code,
-    randomise_batchnorm_stats,
-    run_ours,
-    to_uint8,
-)
+import common
 
 KP_NUM = 15
 GENERATOR = "DepthAwareGenerator"
@@ -99,11 +92,11 @@ def write_official_files(config: Path, work: Path) -> tuple[Path, Path]:
     kp_detector = KPDetector(
         **params["kp_detector_params"], **{**params["common_params"], "num_channels": 4}
     )
-    randomise_batchnorm_stats(generator, kp_detector, discriminator)
+    common.randomise_batchnorm_stats(generator, kp_detector, discriminator)
     torch.manual_seed(1)
     encoder = depth.ResnetEncoder(18, False)
     decoder = depth.DepthDecoder(num_ch_enc=encoder.num_ch_enc, scales=range(4))
-    randomise_batchnorm_stats(encoder, seed=1)
+    common.randomise_batchnorm_stats(encoder, seed=1)
     liven_up(generator, kp_detector, decoder)
     optimisers = {
         f"optimizer_{name}": torch.optim.Adam(module.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -150,7 +143,7 @@ def run_official(
 ) -> tuple[np.ndarray, Path, Path]:
     """The official ``make_animation`` frames, and the checkpoint and depth folder used."""
     config = repo / "config" / "vox-adv-256.yaml"
-    with official_code(repo):
+    with common.official_code(repo):
         import demo
         import depth
         import yaml
@@ -177,7 +170,7 @@ def run_official(
             adapt_movement_scale=relative,
             cpu=True,
         )
-    return to_uint8(np.stack(predictions)), checkpoint, depth_dir
+    return common.to_uint8(np.stack(predictions)), checkpoint, depth_dir
 
 
 def main() -> int:
@@ -195,7 +188,7 @@ def main() -> int:
         parser.error("--checkpoint and --depth-dir go together")
 
     work = args.work or Path(tempfile.mkdtemp(prefix="parity_dagan_"))
-    source_png, driving_dir, source, driving = demo_inputs(work, 256, args.frames)
+    source_png, driving_dir, source, driving = common.demo_inputs(work, 256, args.frames)
     relative = not args.absolute
     official, checkpoint, depth_dir = run_official(
         args.official_repo, args.checkpoint, args.depth_dir, work, source, driving, relative
@@ -206,8 +199,10 @@ def main() -> int:
     os.environ["TALKING_HEADS_WEIGHTS"] = str(weights)
     os.environ["TALKING_HEADS_ALLOW_UNVERIFIED_WEIGHTS"] = "1"
     extra = ["--absolute", "--no-adapt-scale"] if args.absolute else []
-    ours = run_ours("dagan", checkpoint, "dagan_vox256", source_png, driving_dir, work, extra)
-    return compare("dagan", ours, official)
+    ours = common.run_ours(
+        "dagan", checkpoint, "dagan_vox256", source_png, driving_dir, work, extra
+    )
+    return common.compare("dagan", ours, official)
 
 
 if __name__ == "__main__":

@@ -22,14 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (
-    compare,
-    demo_inputs,
-    official_code,
-    randomise_batchnorm_stats,
-    run_ours,
-    to_uint8,
-)
+import common
 
 
 def main() -> int:
@@ -42,9 +35,9 @@ def main() -> int:
     args = parser.parse_args()
 
     work = args.work or Path(tempfile.mkdtemp(prefix="parity_fomm_"))
-    source_png, driving_dir, source, driving = demo_inputs(work, 256, args.frames)
+    source_png, driving_dir, source, driving = common.demo_inputs(work, 256, args.frames)
     config = args.official_repo / "config" / "vox-256.yaml"
-    with official_code(args.official_repo, stub_modules=["ffmpeg"]):
+    with common.official_code(args.official_repo, stub_modules=["ffmpeg"]):
         import yaml
         from demo import load_checkpoints, make_animation
         from modules.discriminator import MultiScaleDiscriminator
@@ -62,7 +55,7 @@ def main() -> int:
             discriminator = MultiScaleDiscriminator(
                 **params["discriminator_params"], **params["common_params"]
             )
-            randomise_batchnorm_stats(generator, kp_detector, discriminator)
+            common.randomise_batchnorm_stats(generator, kp_detector, discriminator)
             checkpoint = work / "00000000-checkpoint.pth.tar"
             torch.save(
                 {
@@ -84,10 +77,10 @@ def main() -> int:
             adapt_movement_scale=relative,
             cpu=True,
         )
-    official = to_uint8(np.stack(predictions))
+    official = common.to_uint8(np.stack(predictions))
     extra = ["--absolute", "--no-adapt-scale"] if args.absolute else []
-    ours = run_ours("fomm", checkpoint, "fomm_vox256", source_png, driving_dir, work, extra)
-    return compare("fomm", ours, official)
+    ours = common.run_ours("fomm", checkpoint, "fomm_vox256", source_png, driving_dir, work, extra)
+    return common.compare("fomm", ours, official)
 
 
 if __name__ == "__main__":

@@ -42,14 +42,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (
-    compare,
-    demo_inputs,
-    official_code,
-    randomise_batchnorm_stats,
-    run_ours,
-    to_uint8,
-)
+import common
 
 
 @contextlib.contextmanager
@@ -104,7 +97,7 @@ def official_checkpoint(params: dict, generator_type: str, path: Path) -> Path:
         "kp_detector": KPDetector(**params["kp_detector_params"], **common),
         "he_estimator": HEEstimator(**params["he_estimator_params"], **common),
     }
-    randomise_batchnorm_stats(*networks.values())
+    common.randomise_batchnorm_stats(*networks.values())
     # seeded, the original generator's frames lie within a few grey levels of 0.5 and the
     # SPADE generator's are nearly all black or white (sigmoid of tiny or huge logits): the
     # last convolution is scaled so that the compared frames span the grey range unsaturated
@@ -153,7 +146,7 @@ def ours_in_process(
         adapt_scale=relative,
         free_view=FreeView(*free_view),
     )
-    return to_uint8(generated.permute(0, 2, 3, 1).numpy())
+    return common.to_uint8(generated.permute(0, 2, 3, 1).numpy())
 
 
 def main() -> int:
@@ -171,12 +164,12 @@ def main() -> int:
 
     work = args.work or Path(tempfile.mkdtemp(prefix="parity_fv2v_"))
     work.mkdir(parents=True, exist_ok=True)
-    source_png, driving_dir, source, driving = demo_inputs(work, 256, args.frames)
+    source_png, driving_dir, source, driving = common.demo_inputs(work, 256, args.frames)
     config = args.official_repo / "config" / "vox-256.yaml"
     relative = not args.absolute
     free_view = tuple(args.free_view) if args.free_view else None
     with (
-        official_code(args.official_repo, stub_modules=["ffmpeg"]),
+        common.official_code(args.official_repo, stub_modules=["ffmpeg"]),
         official_shims(cuda_is_identity=free_view is not None),
     ):
         import yaml
@@ -208,7 +201,7 @@ def main() -> int:
             pitch=pitch,
             roll=roll,
         )
-    official = to_uint8(np.stack(predictions))
+    official = common.to_uint8(np.stack(predictions))
     saturated = 100 * np.isin(official, (0, 255)).mean()
     print(
         f"official frames: mean {official.mean():.1f}, std {official.std():.1f} grey levels, "
@@ -216,14 +209,16 @@ def main() -> int:
     )
     if args.gen == "spade" and free_view is None:
         extra = ["--absolute", "--no-adapt-scale"] if args.absolute else []
-        ours = run_ours("fv2v", checkpoint, "fv2v_vox256", source_png, driving_dir, work, extra)
+        ours = common.run_ours(
+            "fv2v", checkpoint, "fv2v_vox256", source_png, driving_dir, work, extra
+        )
     else:
         ours = ours_in_process(
             checkpoint, args.gen, source_png, driving_dir, work, relative, free_view
         )
     mode = "relative" if relative else "absolute"
     label = f"fv2v ({args.gen}, {mode}{', free view' if free_view else ''})"
-    return compare(label, ours, official)
+    return common.compare(label, ours, official)
 
 
 if __name__ == "__main__":

@@ -37,16 +37,34 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (
-    compare,
-    demo_inputs,
-    official_code,
-    randomise_batchnorm_stats,
-    run_ours,
-    to_uint8,
-)
+import common
 
 MODES = ("relative", "standard", "avd", "reconstruction")
+
+
+def official_networks(params: dict) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
+    """Upstream's generator, region predictor and background predictor built (in that order)
+    from ``model_params``; needs :func:`common.official_code`."""
+    from modules.bg_motion_predictor import BGMotionPredictor
+    from modules.generator import Generator
+    from modules.region_predictor import RegionPredictor
+
+    generator = Generator(
+        num_regions=params["num_regions"],
+        num_channels=params["num_channels"],
+        revert_axis_swap=params["revert_axis_swap"],
+        **params["generator_params"],
+    )
+    region_predictor = RegionPredictor(
+        num_regions=params["num_regions"],
+        num_channels=params["num_channels"],
+        estimate_affine=params["estimate_affine"],
+        **params["region_predictor_params"],
+    )
+    bg_predictor = BGMotionPredictor(
+        num_channels=params["num_channels"], **params["bg_predictor_params"]
+    )
+    return generator, region_predictor, bg_predictor
 
 
 @contextlib.contextmanager
@@ -78,29 +96,12 @@ def current_library_shims() -> Iterator[None]:
 def official_checkpoint(config: dict, path: Path) -> Path:
     """Seeded official modules with non-trivial BatchNorm statistics, saved as upstream."""
     from modules.avd_network import AVDNetwork
-    from modules.bg_motion_predictor import BGMotionPredictor
-    from modules.generator import Generator
-    from modules.region_predictor import RegionPredictor
 
     params = config["model_params"]
     torch.manual_seed(0)
-    generator = Generator(
-        num_regions=params["num_regions"],
-        num_channels=params["num_channels"],
-        revert_axis_swap=params["revert_axis_swap"],
-        **params["generator_params"],
-    )
-    region_predictor = RegionPredictor(
-        num_regions=params["num_regions"],
-        num_channels=params["num_channels"],
-        estimate_affine=params["estimate_affine"],
-        **params["region_predictor_params"],
-    )
-    bg_predictor = BGMotionPredictor(
-        num_channels=params["num_channels"], **params["bg_predictor_params"]
-    )
+    generator, region_predictor, bg_predictor = official_networks(params)
     avd_network = AVDNetwork(num_regions=params["num_regions"], **params["avd_network_params"])
-    randomise_batchnorm_stats(generator, region_predictor, bg_predictor, avd_network)
+    common.randomise_batchnorm_stats(generator, region_predictor, bg_predictor, avd_network)
     with torch.no_grad():
         bg_predictor.fc.weight.normal_(0, 1e-3)
     optimizer = torch.optim.Adam(
@@ -126,27 +127,10 @@ def official_reconstruction(
     config: dict, checkpoint: Path, driving: np.ndarray, work: Path
 ) -> np.ndarray:
     """``reconstruction.reconstruction`` on one clip: its generator's predictions, (T, H, W, 3)."""
-    from modules.bg_motion_predictor import BGMotionPredictor
-    from modules.generator import Generator
-    from modules.region_predictor import RegionPredictor
     from reconstruction import reconstruction
 
     params = config["model_params"]
-    generator = Generator(
-        num_regions=params["num_regions"],
-        num_channels=params["num_channels"],
-        revert_axis_swap=params["revert_axis_swap"],
-        **params["generator_params"],
-    )
-    region_predictor = RegionPredictor(
-        num_regions=params["num_regions"],
-        num_channels=params["num_channels"],
-        estimate_affine=params["estimate_affine"],
-        **params["region_predictor_params"],
-    )
-    bg_predictor = BGMotionPredictor(
-        num_channels=params["num_channels"], **params["bg_predictor_params"]
-    )
+    generator, region_predictor, bg_predictor = official_networks(params)
     predictions: list[np.ndarray] = []
     generator.register_forward_hook(
         lambda module, args, out: predictions.append(
@@ -176,9 +160,9 @@ def main() -> int:
     args = parser.parse_args()
 
     work = args.work or Path(tempfile.mkdtemp(prefix="parity_mraa_"))
-    source_png, driving_dir, source, driving = demo_inputs(work, 256, args.frames)
+    source_png, driving_dir, source, driving = common.demo_inputs(work, 256, args.frames)
     config_path = args.official_repo / "config" / "vox256.yaml"
-    with official_code(args.official_repo), current_library_shims():
+    with common.official_code(args.official_repo), current_library_shims():
         import yaml
 
         config = yaml.safe_load(config_path.read_text())
@@ -202,11 +186,13 @@ def main() -> int:
                 animation_mode=args.mode,
                 cpu=True,
             )
-    official = to_uint8(np.stack(predictions))
+    official = common.to_uint8(np.stack(predictions))
 
     if args.mode in ("relative", "standard"):
         extra = ["--absolute", "--no-adapt-scale"] if args.mode == "standard" else []
-        ours = run_ours("mraa", checkpoint, "mraa_vox256", source_png, driving_dir, work, extra)
+        ours = common.run_ours(
+            "mraa", checkpoint, "mraa_vox256", source_png, driving_dir, work, extra
+        )
     else:
         from talking_heads.cli import main as cli
         from talking_heads.models.mraa.animate import MRAAAnimator
@@ -221,8 +207,8 @@ def main() -> int:
             generated = animator.animate_avd(image, frames)
         else:
             generated = animator.reconstruct(frames)
-        ours = to_uint8(generated.permute(0, 2, 3, 1).numpy())
-    return compare(f"mraa ({args.mode})", ours, official)
+        ours = common.to_uint8(generated.permute(0, 2, 3, 1).numpy())
+    return common.compare(f"mraa ({args.mode})", ours, official)
 
 
 if __name__ == "__main__":

@@ -31,14 +31,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (
-    compare,
-    demo_inputs,
-    official_code,
-    randomise_batchnorm_stats,
-    run_ours,
-    to_uint8,
-)
+import common
 
 MODES = ("relative", "standard", "avd")
 
@@ -72,7 +65,7 @@ def official_random_checkpoint(params: dict, path: Path) -> Path:
         "bg_predictor": BGMotionPredictor(),
         "avd_network": AVDNetwork(num_tps=common["num_tps"], **params["avd_network_params"]),
     }
-    randomise_batchnorm_stats(*networks.values())
+    common.randomise_batchnorm_stats(*networks.values())
     randomise_instance_norms(*networks.values())
     generator_params = [
         p
@@ -122,7 +115,7 @@ def run_ours_avd(
         torch.from_numpy(source).permute(2, 0, 1).float(),
         torch.from_numpy(driving).permute(0, 3, 1, 2).float(),
     )
-    return to_uint8(frames.permute(0, 2, 3, 1).numpy())
+    return common.to_uint8(frames.permute(0, 2, 3, 1).numpy())
 
 
 def main() -> int:
@@ -135,9 +128,9 @@ def main() -> int:
     args = parser.parse_args()
 
     work = args.work or Path(tempfile.mkdtemp(prefix="parity_tpsm_"))
-    source_png, driving_dir, source, driving = demo_inputs(work, 256, args.frames)
+    source_png, driving_dir, source, driving = common.demo_inputs(work, 256, args.frames)
     config = args.official_repo / "config" / "vox-256.yaml"
-    with official_code(args.official_repo):
+    with common.official_code(args.official_repo):
         import yaml
         from demo import load_checkpoints, make_animation
 
@@ -159,13 +152,15 @@ def main() -> int:
             device=device,
             mode=args.mode,
         )
-    official = to_uint8(np.stack(predictions))
+    official = common.to_uint8(np.stack(predictions))
     if args.mode == "avd":
         ours = run_ours_avd(checkpoint, source, driving, work)
     else:
         extra = ["--absolute", "--no-adapt-scale"] if args.mode == "standard" else []
-        ours = run_ours("tpsm", checkpoint, "tpsm_vox256", source_png, driving_dir, work, extra)
-    return compare(f"tpsm ({args.mode})", ours, official)
+        ours = common.run_ours(
+            "tpsm", checkpoint, "tpsm_vox256", source_png, driving_dir, work, extra
+        )
+    return common.compare(f"tpsm ({args.mode})", ours, official)
 
 
 if __name__ == "__main__":

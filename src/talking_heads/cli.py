@@ -172,16 +172,6 @@ def _cmd_list_registry(args: argparse.Namespace) -> None:
         print("\n".join(TABLES.names()))
 
 
-def _cmd_weights_list(args: argparse.Namespace) -> None:
-    from talking_heads.weights import WEIGHTS, weights_dir
-
-    root = weights_dir()
-    for name in WEIGHTS.names():
-        spec = WEIGHTS.get(name)
-        present = "present" if (root / spec.filename).is_file() else "missing"
-        print(f"{name}\t{spec.filename}\t{present}\t{spec.sha256}\t{spec.url}")
-
-
 def _cmd_import_checkpoint(args: argparse.Namespace) -> None:
     from talking_heads.models import METHODS
 
@@ -244,21 +234,79 @@ def _cmd_protocol_list(args: argparse.Namespace) -> None:
 
 def _cmd_score(args: argparse.Namespace) -> None:
     from talking_heads.inference.run import pick_device
+    from talking_heads.metrics.protocols import load_scoring, score_protocol
     from talking_heads.metrics.score import score, write_score
 
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    reference = args.reference[0] if len(args.reference) == 1 else args.reference
-    result = score(
-        metrics,
-        args.generated,
-        reference,
-        device=pick_device(args.device),
-        batch_size=args.batch_size,
-    )
+    metrics = [m.strip() for m in (args.metrics or "").split(",") if m.strip()]
+    reference = None
+    if args.reference:
+        reference = args.reference[0] if len(args.reference) == 1 else args.reference
+    audio = None
+    if args.audio:
+        audio = args.audio[0] if len(args.audio) == 1 else args.audio
+    common = {
+        "audio": audio,
+        "source": args.source,
+        "device": pick_device(args.device),
+        "batch_size": args.batch_size,
+    }
+    if args.scoring:
+        protocol = load_scoring(args.scoring, **dict(args.scoring_param or []))
+        result = score_protocol(protocol, args.generated, reference, only=metrics or None, **common)
+    else:
+        result = score(metrics or ["l1", "psnr", "ssim"], args.generated, reference, **common)
     if args.protocol:
         result["protocol"] = args.protocol
     write_score(args.out, result)
     print(json.dumps(result["summary"]))
+
+
+def _cmd_scoring_list(args: argparse.Namespace) -> None:
+    from talking_heads.metrics.protocols import load_scoring, scoring_names
+
+    for name in scoring_names():
+        protocol = load_scoring(name)
+        quantities = ", ".join(
+            f"{q} ({' > '.join(c)})" if len(c) > 1 else q for q, c in protocol.metrics.items()
+        )
+        print(f"{name}: {protocol.label}\n  {quantities}")
+
+
+def _cmd_weights_list(args: argparse.Namespace) -> None:
+    from talking_heads.weights import weights_dir, weights_status
+
+    rows = weights_status(verify=args.verify)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"weights directory: {weights_dir()}")
+    for row in rows:
+        size = f"{row['size_bytes']:,} B" if row["size_bytes"] else "size unpublished"
+        digest = row["sha256"] or "no published sha256 (unverified opt-in needed)"
+        state = "present" if row["present"] else "missing"
+        if row.get("verified") is not None:
+            state += ", sha256 ok" if row["verified"] else ", SHA256 MISMATCH"
+        print(
+            f"{row['name']}: {row['file']} [{state}]\n  {row['used_by']}\n"
+            f"  {row['url']}\n  {size}; sha256 {digest}"
+        )
+
+
+def _cmd_weights_fetch(args: argparse.Namespace) -> None:
+    from talking_heads.weights import WEIGHTS, fetch_weights
+
+    names = WEIGHTS.names() if args.all else args.names
+    if not names:
+        raise SystemExit("name the weights to fetch (see `talking-heads weights list`) or --all")
+    failed = []
+    for name in names:
+        try:
+            print(f"{name}: {fetch_weights(name)}")
+        except Exception as error:  # one unreachable file must not stop the others
+            failed.append(name)
+            print(f"{name}: FAILED: {error}", file=sys.stderr)
+    if failed:
+        raise SystemExit(f"could not fetch: {', '.join(failed)}")
 
 
 def _cmd_dvc_track(args: argparse.Namespace) -> None:
@@ -271,11 +319,12 @@ def _cmd_dvc_track(args: argparse.Namespace) -> None:
 
 
 def _cmd_report_table2(args: argparse.Namespace) -> None:
+    from talking_heads.report.metrics import build_metrics_report
     from talking_heads.report.tables import build_table2
 
     rows = [json.loads(Path(spec).read_text()) for spec in args.row]
     md, csv = build_table2(rows, args.out_dir)
-    print(md, csv)
+    print(md, csv, *build_metrics_report(rows, args.out_dir))
 
 
 def _cmd_report_figure(args: argparse.Namespace) -> None:
@@ -388,13 +437,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("registry", choices=["methods", "metrics", "recipes", "tables"])
     p.set_defaults(func=_cmd_list_registry)
 
-    weights = sub.add_parser("weights", help="pretrained weights").add_subparsers(
-        dest="weights_command", required=True
-    )
-    weights.add_parser("list", help="file, presence, sha256 and URL of each weight").set_defaults(
-        func=_cmd_weights_list
-    )
-
     p = sub.add_parser("preprocess", help="run a preprocessing recipe on one shard")
     p.add_argument("--manifest", type=Path, required=True, help="dataset manifest (parquet)")
     p.add_argument("--recipe", required=True)
@@ -500,15 +542,64 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_cmd_protocol_run)
 
+    scoring = sub.add_parser("scoring", help="scoring protocols").add_subparsers(
+        dest="scoring_command", required=True
+    )
+    scoring.add_parser("list", help="list configs/scoring protocols").set_defaults(
+        func=_cmd_scoring_list
+    )
+
+    weights = sub.add_parser("weights", help="pretrained weights registry").add_subparsers(
+        dest="weights_command", required=True
+    )
+    p = weights.add_parser("list", help="each file, its URL, size, hash and whether present")
+    p.add_argument("--verify", action="store_true", help="hash the present files")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_weights_list)
+    p = weights.add_parser("fetch", help="download registered weights into the weights dir")
+    p.add_argument("names", nargs="*")
+    p.add_argument("--all", action="store_true")
+    p.set_defaults(func=_cmd_weights_fetch)
+
     p = sub.add_parser("score", help="score generated videos against references")
-    p.add_argument("--metrics", default="l1,psnr,ssim")
+    p.add_argument(
+        "--metrics",
+        default=None,
+        help="comma-separated metric names (default l1,psnr,ssim); with --scoring, the "
+        "protocol's quantities to compute (default: all)",
+    )
+    p.add_argument(
+        "--scoring",
+        default=None,
+        help="scoring protocol (configs/scoring/<name>.yaml): frame size, frame selection, "
+        "aggregation and the metric for each quantity, with offline fallbacks",
+    )
+    p.add_argument(
+        "--scoring-param",
+        type=_parse_param,
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a scoring protocol setting (e.g. size=128)",
+    )
     p.add_argument("--generated", type=Path, required=True)
     p.add_argument(
         "--reference",
         type=Path,
         nargs="+",
-        required=True,
-        help="reference video, frame folder or folder(s) of videos matched by name",
+        help="reference video, frame folder or folder(s) of videos matched by name "
+        "(omit for no-reference metrics only)",
+    )
+    p.add_argument(
+        "--audio",
+        type=Path,
+        nargs="+",
+        help="speech for audio metrics (LSE, Beat Align): one file, or folder(s) of <stem>.wav",
+    )
+    p.add_argument(
+        "--source",
+        type=Path,
+        help="source portrait for identity metrics (CSIM): one image, or a folder of "
+        "<stem>.png (default: each reference video's first frame)",
     )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--protocol", default=None, help="protocol label stored in the JSON")
@@ -549,7 +640,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--resolution", type=int, required=True)
     p.set_defaults(func=_cmd_row_spec)
-    p = report.add_parser("table2", help="Table 2: survey values beside ours")
+    p = report.add_parser(
+        "table2", help="Table 2 (survey values beside ours) and the list of every metric"
+    )
     p.add_argument("--row", action="append", default=[], help="row spec JSON (repeatable)")
     p.add_argument("--out-dir", type=Path, required=True)
     p.set_defaults(func=_cmd_report_table2)

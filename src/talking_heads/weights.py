@@ -126,6 +126,77 @@ for _name, _folder, _url, _used_by in (
                 used_by=f"{_used_by}: depth {_part}",
             ),
         )
+# insightface's arcface_torch model zoo (OneDrive/Baidu folders, one ``backbone.pth`` per model
+# folder, kept under that folder name here) and OpenFacePytorch's ``openface.pth`` publish no
+# checksums and none was computed here (no network access): the sha256 is left empty, so loading
+# them (talking_heads.metrics.identity) requires the unverified opt-in.
+_ARCFACE_ZOO = "https://1drv.ms/u/s!AswpsDO2toNKq0lWY69vN58GR6mw?e=p9Ov5d"
+for _name, _folder, _used_by in (
+    ("arcface_r100", "ms1mv3_arcface_r100_fp16", "CSIM (ArcFace iresnet100, MS1MV3; default)"),
+    ("arcface_r50", "ms1mv3_arcface_r50_fp16", "CSIM (ArcFace iresnet50, MS1MV3)"),
+    (
+        "arcface_glint360k_r100",
+        "glint360k_cosface_r100_fp16_0.1",
+        "CSIM (CosFace iresnet100, Glint360K; antelopev2's glintr100)",
+    ),
+):
+    WEIGHTS.add(
+        _name,
+        WeightsSpec(
+            name=_name,
+            filename=f"{_folder}/backbone.pth",
+            url=_ARCFACE_ZOO,
+            sha256="",
+            used_by=_used_by,
+        ),
+    )
+WEIGHTS.add(
+    "openface",
+    WeightsSpec(
+        name="openface",
+        filename="openface.pth",
+        url="https://github.com/thnkim/OpenFacePytorch/raw/master/openface.pth",
+        sha256="",
+        used_by="AED (OpenFace nn4.small2.v1, thnkim/OpenFacePytorch, as pose-evaluation)",
+    ),
+)
+
+
+WEIGHTS.add(
+    "alexnet",
+    WeightsSpec(
+        name="alexnet",
+        filename="alexnet-owt-7be5be79.pth",
+        url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+        sha256="7be5be79",
+        used_by="LPIPS backbone (torchvision ImageNet AlexNet, what lpips 0.1 loads)",
+        size_bytes=244408911,
+    ),
+)
+WEIGHTS.add(
+    "pt_inception",
+    WeightsSpec(
+        name="pt_inception",
+        filename="pt_inception-2015-12-05-6726825d.pth",
+        url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+        "pt_inception-2015-12-05-6726825d.pth",
+        sha256="6726825d",
+        used_by="FID / IS (pytorch-fid's port of TF inception-2015-12-05)",
+    ),
+)
+
+
+WEIGHTS.add(
+    "syncnet",
+    WeightsSpec(
+        name="syncnet",
+        filename="syncnet_v2.model",
+        url="http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model",
+        sha256="961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442",
+        used_by="LSE-D / LSE-C (joonson/syncnet_python SyncNet)",
+        size_bytes=54573114,
+    ),
+)
 
 
 def weights_dir() -> Path:
@@ -186,3 +257,70 @@ def load_state_dict(path: Path | str, *, sha256: str | None = None) -> dict[str,
     if sha256 is not None:
         verify_sha256(path, sha256)
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+#: hosts whose share links open a web page rather than the file: fetched by hand
+MANUAL_HOSTS = ("drive.google.com", "sharepoint.com", "onedrive.live.com", "1drv.ms")
+
+
+def weights_status(*, verify: bool = False) -> list[dict[str, Any]]:
+    """One row per registered file: name, file, URL, size, sha256, and whether it is present.
+
+    ``verify=True`` also hashes every present file (``verified``: True, False, or None when
+    no checksum is published).
+    """
+    rows = []
+    for name in WEIGHTS.names():
+        spec = WEIGHTS.get(name)
+        path = weights_dir() / spec.filename
+        present = path.is_file()
+        row: dict[str, Any] = {
+            "name": name,
+            "file": spec.filename,
+            "url": spec.url,
+            "size_bytes": spec.size_bytes,
+            "sha256": spec.sha256 or None,
+            "used_by": spec.used_by,
+            "present": present,
+            "path": str(path),
+        }
+        if present:
+            row["actual_size_bytes"] = path.stat().st_size
+        if verify and present:
+            if not spec.sha256:
+                row["verified"] = None
+            else:
+                row["verified"] = sha256_file(path).startswith(spec.sha256.lower())
+        rows.append(row)
+    return rows
+
+
+def fetch_weights(name: str, *, progress: bool = True) -> Path:
+    """Download the registered file ``name`` into the weights directory and verify it.
+
+    The file grows beside its destination and is renamed into place only once its size and
+    sha256 match; an existing verified file is kept. Files behind share pages (Google Drive,
+    OneDrive) cannot be fetched by a script: the error says where to get them and where to
+    put them.
+    """
+    from talking_heads.datasets.transfer import download_file
+
+    spec = WEIGHTS.get(name)
+    dest = weights_dir() / spec.filename
+    if dest.is_file():
+        verify_sha256(dest, spec.sha256)
+        return dest
+    if any(host in spec.url for host in MANUAL_HOSTS):
+        raise MissingWeightsError(
+            f"{spec.filename!r} is published on a share page that cannot be fetched by a "
+            f"script: open {spec.url}, download it and place it at {dest}"
+        )
+    staging = dest.with_name(dest.name + ".download")
+    download_file(spec.url, staging, expected_size=spec.size_bytes, progress=progress)
+    try:
+        verify_sha256(staging, spec.sha256)
+    except ChecksumMismatchError:
+        staging.unlink()
+        raise
+    os.replace(staging, dest)
+    return dest

@@ -176,11 +176,16 @@ def method_of(experiment):
     raise ValueError(f"no method in config uses experiment {experiment!r}")
 
 
-def official_file(wildcards):
-    """The official checkpoint in the weights directory for ``{method}``."""
+def official_files(wildcards):
+    """The official checkpoint in the weights directory for ``{method}``, and the further
+    files its import reads (``official.requires``)."""
     from talking_heads.weights import weights_dir
 
-    return str(weights_dir() / config["methods"][wildcards.method]["official"]["file"])
+    official = config["methods"][wildcards.method]["official"]
+    return {
+        "official": str(weights_dir() / official["file"]),
+        "requires": [str(weights_dir() / name) for name in official.get("requires", [])],
+    }
 
 
 def official_experiment(wildcards):
@@ -211,10 +216,12 @@ def training_shards_dir(wildcards):
 
 
 def hydra_config_digest(wildcards):
-    """Digest of every Hydra config file: edits to them re-run training (a params trigger)."""
+    """Digest of the training configs: edits to them re-run training (a params trigger).
+    Workflow, generation-protocol and scoring configs do not affect training."""
     digest = hashlib.sha256()
     for path in sorted(HYDRA_CONFIG_DIR.rglob("*.yaml")):
-        if "workflow" not in path.parts:
+        group = path.relative_to(HYDRA_CONFIG_DIR).parts[0]
+        if group not in {"workflow", "protocol", "scoring"}:
             digest.update(path.as_posix().encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -248,6 +255,27 @@ def score_reference(wildcards, input):
     if protocol_kind(wildcards.protocol) == "pairs":
         return f"{input.generated}/reference"
     return " ".join(f"{d}/clips" for d in input.shards)
+
+
+def scoring_options(wildcards):
+    """``--scoring NAME --scoring-param key=value`` for the ``{protocol}``'s scoring."""
+    settings = dict(config["evaluation"]["scoring"].get(wildcards.protocol) or {})
+    if "protocol" not in settings:
+        raise ValueError(
+            f"config evaluation.scoring has no entry for protocol {wildcards.protocol!r}"
+        )
+    options = [f"--scoring {settings.pop('protocol')}"]
+    options += [f"--scoring-param {key}={value}" for key, value in sorted(settings.items())]
+    return " ".join(options)
+
+
+def score_input_options(wildcards, input):
+    """Speech and source portraits for the audio and identity metrics: the clips' audio
+    (reconstruction; each generated clip is named like its clip) or the pairs' source
+    frames written beside the generated ones."""
+    if protocol_kind(wildcards.protocol) == "pairs":
+        return f"--source {input.generated}/source"
+    return "--audio " + " ".join(f"{d}/audio" for d in input.shards)
 
 
 def protocol_label(wildcards):
@@ -343,6 +371,8 @@ def report_outputs():
         "results/tables/table1.csv",
         "results/report/table2.md",
         "results/report/table2.csv",
+        "results/report/metrics.md",
+        "results/report/metrics.csv",
         "results/report/figures/comparison.png",
     ]
 

@@ -16,10 +16,13 @@ rule score:
         mem_mb=8000,
         runtime=60,
     params:
-        metrics=",".join(config["evaluation"]["metrics"]),
+        scoring=scoring_options,
         reference=score_reference,
+        inputs=score_input_options,
         device=config["device"],
+        batch_size=config["evaluation"]["batch_size"],
     shell:
-        "talking-heads score --metrics {params.metrics} --generated {input.generated}/generated"
-        " --reference {params.reference} --protocol {wildcards.protocol}"
-        " --device {params.device} --out {output} > {log} 2>&1"
+        "talking-heads score {params.scoring} --generated {input.generated}/generated"
+        " --reference {params.reference} {params.inputs} --protocol {wildcards.protocol}"
+        " --batch-size {params.batch_size} --device {params.device} --out {output}"
+        " > {log} 2>&1"

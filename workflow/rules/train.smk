@@ -34,7 +34,7 @@ ruleorder: import_official > train
 
 rule import_official:
     input:
-        official=official_file,
+        unpack(official_files),
     output:
         ckpt="results/models/{method}_official/model.ckpt",
     log:

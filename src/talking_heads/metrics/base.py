@@ -6,17 +6,29 @@ A metric is a class registered under a unique name. Its class attributes say wha
 not instances, are registered so that metrics holding network weights (LPIPS, CSIM, AKD...)
 load them only when built with :func:`build_metric`.
 
-Two kinds exist:
+Three kinds exist:
 
 - :class:`Metric`: per-frame. ``metric(generated, reference, **inputs)`` takes float tensors
   ``(N, 3, H, W)`` in ``[0, 1]`` on any device and returns one value per frame, ``(N,)``.
+  A frame the metric cannot score (no face detected, say) is ``NaN``: the scorer leaves it
+  out of the means and counts it (``skipped_frames``).
 - :class:`SetMetric`: one value for a whole set of frames (FID, IS): ``reset()``, then
   ``update(generated, reference, **inputs)`` per batch, then ``compute() -> float``.
+- :class:`VideoMetric`: values for a whole video (LSE-D/LSE-C, head-motion diversity, Beat
+  Align): ``compute_video(generated, reference, **inputs) -> {output: value}`` on all the
+  video's frames ``(T, 3, H, W)``.
+
+A metric may produce several values from one computation (SyncNet gives LSE-D, LSE-C and
+the AV offset): ``outputs`` names them and they appear under those names in the scores;
+by default a metric has one output named like the metric. ``needs_reference = False`` marks
+no-reference metrics (CPBD, IS, LSE...), which ignore the reference argument (``None``
+when scoring without references).
 
 Extra inputs (``inputs``) are passed by keyword. :func:`talking_heads.metrics.score.score`
-provides ``stem``, ``fps``, ``frame_index`` (``(N,)`` long tensor), ``generated_path`` and
-``reference_path``; metrics needing e.g. the source portrait or the audio declare the names
-they need and the caller supplies them (``score(..., inputs={...})``).
+provides ``stem``, ``fps``, ``frame_index`` (``(N,)`` long tensor), ``generated_path``,
+``reference_path``, and, where given, ``audio_path`` (the video's speech as a file) and
+``source`` (the identity/source portrait, float ``(1, 3, H, W)`` in ``[0, 1]``); a metric
+declares the names it needs in ``inputs`` and scoring fails early when one is missing.
 """
 
 from __future__ import annotations
@@ -44,8 +56,17 @@ class BaseMetric:
     reference: ClassVar[str] = ""
     #: extra keyword inputs the metric needs besides the two frame batches
     inputs: ClassVar[frozenset[str]] = frozenset()
-    #: ``"frame"`` for per-frame metrics, ``"set"`` for one value per frame set
+    #: ``"frame"``, ``"set"`` (one value per frame set) or ``"video"`` (values per video)
     granularity: ClassVar[str] = "frame"
+    #: names of the values computed (default: the metric's own name)
+    outputs: ClassVar[tuple[str, ...]] = ()
+    #: whether the metric compares against reference frames
+    needs_reference: ClassVar[bool] = True
+
+    @classmethod
+    def output_names(cls) -> tuple[str, ...]:
+        """The names the metric's values are stored under."""
+        return cls.outputs or (cls.name,)
 
     def to(self, device: torch.device | str) -> BaseMetric:
         """Move any weights to ``device`` (stateless metrics return themselves)."""
@@ -58,6 +79,8 @@ class BaseMetric:
             "reference": cls.reference,
             "higher_is_better": cls.higher_is_better,
             "granularity": cls.granularity,
+            "needs_reference": cls.needs_reference,
+            "outputs": list(cls.output_names()),
         }
 
     @staticmethod
@@ -100,8 +123,28 @@ class SetMetric(BaseMetric, ABC):
         """Accumulate one batch of float frames ``(N, 3, H, W)`` in ``[0, 1]``."""
 
     @abstractmethod
-    def compute(self) -> float:
-        """The value over every frame passed to :meth:`update` since :meth:`reset`."""
+    def compute(self) -> float | dict[str, float]:
+        """The value over every frame passed to :meth:`update` since :meth:`reset`.
+
+        A metric with several ``outputs`` returns ``{output: value}``; further keys (e.g.
+        the number of frames used) are stored beside the metric's description.
+        """
+
+
+class VideoMetric(BaseMetric, ABC):
+    """A metric computed on a whole video at once (sync, motion statistics)."""
+
+    granularity: ClassVar[str] = "video"
+
+    @abstractmethod
+    def compute_video(
+        self, generated: Tensor, reference: Tensor | None, **inputs: Any
+    ) -> dict[str, float]:
+        """Values ``{output: value}`` for one video's float frames ``(T, 3, H, W)`` in [0, 1].
+
+        A video the metric cannot score (too short, no face) gives ``NaN`` values; the
+        scorer leaves it out of the means and counts it.
+        """
 
 
 def build_metric(name: str, device: torch.device | str = "cpu") -> BaseMetric:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -97,8 +98,9 @@ def _window_1d(
 def separable_filter_valid(maps: Tensor, kernel: Tensor, *, use_conv: bool | None = None) -> Tensor:
     """Filter ``(B, 1, H, W)`` maps with ``kernel`` along W then H, keeping the valid region.
 
-    Uses ``conv2d`` with the 1-D kernel on accelerators; on CPU a sum of shifted slices,
-    which gives the same values and is about twice as fast in float64 there.
+    Uses ``conv2d`` with the 1-D kernel on accelerators; on the CPU scipy's
+    ``correlate1d`` (what scikit-image's own filtering runs on), which gives the same values
+    to float rounding and is 2-4x faster than either torch path in float64 there.
     """
     size = kernel.numel()
     if use_conv is None:
@@ -106,10 +108,14 @@ def separable_filter_valid(maps: Tensor, kernel: Tensor, *, use_conv: bool | Non
     if use_conv:
         maps = F.conv2d(maps, kernel.view(1, 1, 1, size))
         return F.conv2d(maps, kernel.view(1, 1, size, 1))
-    width = maps.shape[-1] - size + 1
-    rows = sum(kernel[i] * maps[..., i : i + width] for i in range(size))
-    height = maps.shape[-2] - size + 1
-    return sum(kernel[i] * rows[..., i : i + height, :] for i in range(size))
+    from scipy.ndimage import correlate1d
+
+    half = size // 2
+    weights = kernel.detach().cpu().numpy()
+    rows = correlate1d(maps.detach().numpy(), weights, axis=3, mode="constant")
+    rows = rows[..., half : maps.shape[-1] - half]
+    both = correlate1d(rows, weights, axis=2, mode="constant")[..., half : maps.shape[-2] - half, :]
+    return torch.from_numpy(np.ascontiguousarray(both))
 
 
 def ssim(

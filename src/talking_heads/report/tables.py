@@ -136,8 +136,10 @@ def our_table2_row(spec: Mapping[str, Any]) -> dict[str, Any]:
     ``spec``: ``method``, ``metrics_json`` (a ``talking-heads score`` output), ``data``,
     ``protocol``, ``checkpoint``, ``resolution`` (frame side in pixels) and optionally
     ``metric_names`` mapping a column to the metric that fills it (e.g.
-    ``{"ssim": "ssim_skimage_default"}``). Values are the metric means of the JSON's
-    ``summary``; a metric not computed stays ``None``.
+    ``{"ssim": "ssim_skimage_default"}``); by default the metric a scoring protocol chose
+    for each quantity (e.g. the offline ``akd_dlib`` where AKD's weights were absent, which
+    the notes then name). Values are the metric means of the JSON's ``summary``; a metric
+    not computed stays ``None``.
     """
     for key in ("method", "metrics_json", "data"):
         if key not in spec:
@@ -147,12 +149,21 @@ def our_table2_row(spec: Mapping[str, Any]) -> dict[str, Any]:
     if "summary" not in result:
         raise ValueError(f"{metrics_json}: no 'summary' (not a talking-heads score output)")
     summary = result["summary"]
-    names = dict(spec.get("metric_names") or {})
+    scoring = result.get("scoring") or {}
+    names = {
+        quantity: choice["outputs"][0]
+        for quantity, choice in (scoring.get("quantities") or {}).items()
+        if choice.get("metric") and choice.get("outputs")
+    }
+    names.update(spec.get("metric_names") or {})
+    protocol = spec.get("protocol", "")
+    if scoring.get("label"):
+        protocol = f"{protocol}; scored: {scoring['label']}" if protocol else scoring["label"]
     row: dict[str, Any] = {
         "method": f"{spec['method']} (ours, {spec['data']})",
         "source": OURS_SOURCE,
         "data": str(spec["data"]),
-        "protocol": spec.get("protocol", ""),
+        "protocol": protocol,
         "checkpoint": spec.get("checkpoint", ""),
         "resolution": spec.get("resolution", ""),
     }
@@ -188,7 +199,14 @@ def _table2_note(ours: Sequence[Mapping[str, Any]]) -> str:
         "(~23 dB) at similar L1, which suggests values computed in different ways.",
     ]
     if ours:
-        lines += ["", "Our rows:", ""]
+        lines += [
+            "",
+            "Our rows (each names the metric behind every column: where it differs from the "
+            "column, e.g. `akd_dlib` for AKD, the survey metric's pretrained weights were "
+            "absent and an offline variant computed it; such a value is not comparable with "
+            "the survey's; `metrics.md` lists every computed metric):",
+            "",
+        ]
         for row in ours:
             used = ", ".join(
                 f"{k} = `{v}`" for k, v in row["_metric_names"].items() if row.get(k) is not None

@@ -37,6 +37,7 @@ from talking_heads.models.checkpoints import (
 from talking_heads.models.dagan.depth import build_depth, load_depth_weights, official_depth_states
 from talking_heads.models.dagan.networks import build_networks
 from talking_heads.models.fomm.module import plain
+from talking_heads.models.motion.checkpoint import import_hyper_parameters
 from talking_heads.utils.atomic import atomic_path
 
 NETWORKS = ("generator", "kp_detector", "discriminator")
@@ -96,13 +97,7 @@ def import_official(path: Path | str, out: Path | str, model_cfg: dict[str, Any]
             source=str(depth_paths[0].parent),
         )
     )
-    hyper_parameters = {
-        "model_params": model_params,
-        "train_params": plain(model_cfg["train_params"]),
-        "perceptual_pretrained": plain(model_cfg.get("perceptual_pretrained", True)),
-        "depth_pretrained": False,
-        "resolution": int(model_cfg.get("resolution", 256)),
-    }
+    hyper_parameters = import_hyper_parameters(model_cfg, model_params, depth_pretrained=False)
     epoch = checkpoint.get("epoch")
     written = write_lightning_checkpoint(
         out,

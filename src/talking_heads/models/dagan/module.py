@@ -50,17 +50,23 @@ from talking_heads.models.dagan.depth import (
     official_depth_states,
 )
 from talking_heads.models.dagan.networks import build_networks
-from talking_heads.models.fomm import losses as L
-from talking_heads.models.fomm.module import plain
-from talking_heads.models.motion.blocks import ImagePyramide, Vgg19, detach_kp, load_vgg19
+from talking_heads.models.fomm.module import (
+    keypoint_discriminator_losses,
+    keypoint_gan_losses,
+    plain,
+)
+from talking_heads.models.motion.blocks import ImagePyramide, Vgg19, load_vgg19
+from talking_heads.models.motion.training import (
+    frozen_on_device,
+    gan_optimizer_config,
+    gan_training_step,
+    log_validation_l1,
+    step_gan_schedulers,
+)
 
 Keypoints = dict[str, torch.Tensor]
 #: upstream loss terms that are not implemented (their weight must be 0)
 UNSUPPORTED_LOSSES = ("kp_prior", "kp_scale")
-
-
-def _no_closure() -> None:
-    return None
 
 
 def kp_distance_loss(kp_source: Keypoints, kp_driving: Keypoints, weight: float) -> torch.Tensor:
@@ -147,11 +153,7 @@ class DaGANLightning(pl.LightningModule):
     @property
     def vgg(self) -> Vgg19 | None:
         """The perceptual-loss network, on this module's device."""
-        if not self._vgg:
-            return None
-        if self._vgg[0].mean.device != self.device:
-            self._vgg[0] = self._vgg[0].to(self.device)
-        return self._vgg[0]
+        return frozen_on_device(self._vgg, self.device)
 
     @property
     def uses_gan(self) -> bool:
@@ -183,35 +185,7 @@ class DaGANLightning(pl.LightningModule):
         )
         generated.update({"kp_source": kp_source, "kp_driving": kp_driving})
         weights = self.loss_weights
-        losses: dict[str, torch.Tensor] = {}
-        real = self.pyramid(driving)
-        fake = self.pyramid(generated["prediction"])
-        vgg = self.vgg
-        if vgg is not None:
-            losses["perceptual"] = L.perceptual_loss(
-                vgg, fake, real, self.scales, weights["perceptual"]
-            )
-        if self.uses_gan:
-            disc_scales = self.discriminator.scales
-            maps_fake = self.discriminator(fake, kp=detach_kp(kp_driving))
-            maps_real = self.discriminator(real, kp=detach_kp(kp_driving))
-            losses["gen_gan"] = L.generator_gan_loss(
-                maps_fake, disc_scales, weights["generator_gan"]
-            )
-            if sum(weights["feature_matching"]) != 0:
-                losses["feature_matching"] = L.feature_matching_loss(
-                    maps_real, maps_fake, disc_scales, weights["feature_matching"]
-                )
-        losses.update(
-            L.equivariance_losses(
-                self.keypoints,
-                driving,
-                kp_driving,
-                self.train_params["transform_params"],
-                weights["equivariance_value"],
-                weights["equivariance_jacobian"],
-            )
-        )
+        losses = keypoint_gan_losses(self, driving, generated, self.keypoints)
         if weights.get("kp_distance", 0):
             losses["kp_distance"] = kp_distance_loss(kp_source, kp_driving, weights["kp_distance"])
         if weights.get("depth_constraint", 0):
@@ -227,44 +201,14 @@ class DaGANLightning(pl.LightningModule):
         self, batch: dict[str, torch.Tensor], generated: dict[str, Any]
     ) -> dict[str, torch.Tensor]:
         """Upstream's ``DiscriminatorFullModel.forward`` (LSGAN)."""
-        real = self.pyramid(batch["driving"])
-        fake = self.pyramid(generated["prediction"].detach())
-        kp = detach_kp(generated["kp_driving"])
-        maps_fake = self.discriminator(fake, kp=kp)
-        maps_real = self.discriminator(real, kp=kp)
-        value = L.discriminator_gan_loss(
-            maps_real, maps_fake, self.discriminator.scales, self.loss_weights["discriminator_gan"]
-        )
-        return {"disc_gan": value}
+        return keypoint_discriminator_losses(self, batch, generated)
 
     # -- Lightning hooks ------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        opt_generator = self.optimizers()[0]
-        losses, generated = self.generator_losses(batch)
-        loss = sum(losses.values())
-        opt_generator.zero_grad()
-        self.manual_backward(loss)
-        opt_generator.step()
-        if self.uses_gan:
-            opt_discriminator = self.optimizers(use_pl_optimizer=False)[1]
-            disc_losses = self.discriminator_losses(batch, generated)
-            opt_discriminator.zero_grad()
-            self.manual_backward(sum(disc_losses.values()))
-            # through the strategy but not the LightningOptimizer wrapper, so that
-            # global_step counts iterations
-            self.trainer.strategy.optimizer_step(opt_discriminator, closure=_no_closure)
-            losses.update(disc_losses)
-        bs = batch["source"].shape[0]
-        for name, value in losses.items():
-            self.log(f"train/{name}", value, batch_size=bs)
-        self.log("train/loss", loss, prog_bar=True, batch_size=bs)
-        return loss.detach()
+        return gan_training_step(self, batch)
 
     def on_train_epoch_end(self) -> None:
-        scheduler_generator, scheduler_discriminator = self.lr_schedulers()
-        scheduler_generator.step()
-        if self.uses_gan:  # its optimiser never steps otherwise (torch warns)
-            scheduler_discriminator.step()
+        step_gan_schedulers(self)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         """Reconstruct ``driving`` from ``source`` (absolute motion); log ``val/l1``."""
@@ -276,26 +220,11 @@ class DaGANLightning(pl.LightningModule):
             kp_driving=self.keypoints(driving),
             source_depth=depth_source,
         )["prediction"]
-        l1 = torch.abs(prediction - driving).mean()
-        self.log("val/l1", l1, prog_bar=True, batch_size=source.shape[0])
-        return l1
+        return log_validation_l1(self, prediction, driving)
 
     def configure_optimizers(self):
-        tp = self.train_params
-        betas = (0.5, 0.999)
-        opt_generator = torch.optim.Adam(
-            [
-                {"params": self.generator.parameters(), "lr": tp["lr_generator"]},
-                {"params": self.kp_detector.parameters(), "lr": tp["lr_kp_detector"]},
-            ],
-            betas=betas,
+        return gan_optimizer_config(
+            [(self.generator, "lr_generator"), (self.kp_detector, "lr_kp_detector")],
+            self.discriminator,
+            self.train_params,
         )
-        opt_discriminator = torch.optim.Adam(
-            self.discriminator.parameters(), lr=tp["lr_discriminator"], betas=betas
-        )
-        milestones = list(tp["epoch_milestones"])
-        schedulers = [
-            torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
-            for opt in (opt_generator, opt_discriminator)
-        ]
-        return [opt_generator, opt_discriminator], schedulers

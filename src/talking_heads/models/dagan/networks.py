@@ -18,45 +18,29 @@ implemented.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from talking_heads.models.fomm.networks import VOX256_MODEL_PARAMS as FOMM_VOX256_MODEL_PARAMS
 from talking_heads.models.fomm.networks import (
     Keypoints,
     KPDetector,
     MultiScaleDiscriminator,
     OcclusionAwareGenerator,
 )
-from talking_heads.models.motion.blocks import DownBlock2d, SameBlock2d
+from talking_heads.models.motion.blocks import SameBlock2d
 
 #: ``model_params`` of CVPR2022-DaGAN's ``config/vox-adv-256.yaml`` as the README trains and
 #: runs it (``--kp_num 15 --rgbd --generator DepthAwareGenerator``), plus ``depth_params``: the
-#: depth network of ``demo.py`` (ResNet-18, ``depth/models/weights_19``).
+#: depth network of ``demo.py`` (ResNet-18, ``depth/models/weights_19``). The keypoint detector
+#: and generator settings are FOMM's vox-256 ones.
 VOX256_MODEL_PARAMS: dict[str, Any] = {
+    **copy.deepcopy(FOMM_VOX256_MODEL_PARAMS),
     "common_params": {"num_kp": 15, "num_channels": 3, "estimate_jacobian": True},
-    "kp_detector_params": {
-        "temperature": 0.1,
-        "block_expansion": 32,
-        "max_features": 1024,
-        "scale_factor": 0.25,
-        "num_blocks": 5,
-    },
-    "generator_params": {
-        "block_expansion": 64,
-        "max_features": 512,
-        "num_down_blocks": 2,
-        "num_bottleneck_blocks": 6,
-        "estimate_occlusion_map": True,
-        "dense_motion_params": {
-            "block_expansion": 64,
-            "max_features": 1024,
-            "num_blocks": 5,
-            "scale_factor": 0.25,
-        },
-    },
     "discriminator_params": {
         "scales": [1],
         "block_expansion": 32,
@@ -127,13 +111,7 @@ class DepthAwareGenerator(OcclusionAwareGenerator):
             estimate_jacobian,
         )
         self.src_first = SameBlock2d(1, block_expansion, kernel_size=7, padding=3)
-        self.src_down_blocks = nn.ModuleList(
-            DownBlock2d(
-                min(max_features, block_expansion * 2**i),
-                min(max_features, block_expansion * 2 ** (i + 1)),
-            )
-            for i in range(num_down_blocks)
-        )
+        self.src_down_blocks = self.down_path(block_expansion, max_features, num_down_blocks)
         self.AttnModule = DepthAwareAttention(
             min(max_features, block_expansion * 2**num_down_blocks)
         )
@@ -161,29 +139,14 @@ class DepthAwareGenerator(OcclusionAwareGenerator):
             if source_depth is None:
                 raise ValueError("DepthAwareGenerator needs source_depth or depth_features")
             depth_features = self.encode_depth(source_depth)
-        output: dict[str, torch.Tensor] = {}
-        if self.dense_motion_network is not None:
-            motion = self.dense_motion_network(
-                source_image=source_image, kp_driving=kp_driving, kp_source=kp_source
-            )
-            output["mask"] = motion["mask"]
-            output["sparse_deformed"] = motion["sparse_deformed"]
-            out = self.deform_input(out, motion["deformation"])
-            occlusion = motion.get("occlusion_map")
-            if occlusion is not None:
-                output["occlusion_map"] = occlusion
-                if occlusion.shape[2:] != out.shape[2:]:
-                    occlusion = F.interpolate(
-                        occlusion, size=out.shape[2:], mode="bilinear", align_corners=False
-                    )
-                out = out * occlusion
-            out = self.AttnModule(depth_features, out)
-            output["deformed"] = self.deform_input(source_image, motion["deformation"])
-        out = self.bottleneck(out)
-        for block in self.up_blocks:
-            out = block(out)
-        output["prediction"] = torch.sigmoid(self.final(out))
-        return output
+        return self.generate(
+            source_image, out, kp_driving, kp_source, depth_features=depth_features
+        )
+
+    def refine_warped(self, features: torch.Tensor, **context: torch.Tensor) -> torch.Tensor:
+        """The depth-aware attention of the source depth's features (``depth_features``) to
+        the warped features."""
+        return self.AttnModule(context["depth_features"], features)
 
 
 def build_networks(

@@ -9,8 +9,7 @@ nothing but speed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -39,14 +38,16 @@ def normalize_kp(
     adapt_movement_scale: bool = False,
     use_relative_movement: bool = False,
     use_relative_jacobian: bool = False,
+    scale_of: Callable[[Keypoints, Keypoints], float] = movement_scale,
 ) -> Keypoints:
     """Driving keypoints made relative to the first driving frame and applied to the source.
 
-    Relative movement: kp_src + (kp_drv − kp_drv0)·s, with s = :func:`movement_scale` when
-    ``adapt_movement_scale`` else 1; relative Jacobians: J_drv · J_drv0⁻¹ · J_src. Without
-    relative movement the driving keypoints are returned unchanged (absolute transfer).
+    Relative movement: kp_src + (kp_drv − kp_drv0)·s, with s = ``scale_of(kp_src, kp_drv0)``
+    (default :func:`movement_scale`) when ``adapt_movement_scale`` else 1; relative Jacobians:
+    J_drv · J_drv0⁻¹ · J_src. Without relative movement the driving keypoints are returned
+    unchanged (absolute transfer).
     """
-    scale = movement_scale(kp_source, kp_driving_initial) if adapt_movement_scale else 1.0
+    scale = scale_of(kp_source, kp_driving_initial) if adapt_movement_scale else 1.0
     kp_new = dict(kp_driving)
     if use_relative_movement:
         kp_new["value"] = (kp_driving["value"] - kp_driving_initial["value"]) * scale + kp_source[
@@ -64,6 +65,8 @@ class FOMMAnimator(MotionAnimator):
     """Keypoint detector + generator in eval mode, for animation and reconstruction."""
 
     NETWORKS = ("kp_detector", "generator")
+    #: first-order-model's ``vox-cpk.pth.tar`` layout: ``kp_detector`` and ``generator``
+    OFFICIAL_MODEL_PARAMS = VOX256_MODEL_PARAMS
 
     def __init__(
         self,
@@ -83,27 +86,6 @@ class FOMMAnimator(MotionAnimator):
     def build(cls, hyper_parameters: Mapping[str, Any]) -> dict[str, torch.nn.Module]:
         kp_detector, generator, _ = build_networks(hyper_parameters["model_params"])
         return {"kp_detector": kp_detector, "generator": generator}
-
-    @classmethod
-    def from_official(
-        cls,
-        path: Path | str,
-        model_params: dict | None = None,
-        map_location: str = "cpu",
-        resolution: int = 256,
-    ) -> FOMMAnimator:
-        """Load an official first-order-model checkpoint (e.g. ``vox-cpk.pth.tar``).
-
-        Its ``kp_detector`` and ``generator`` sub-dicts load strictly into networks built from
-        ``model_params`` (default: vox-256). ``weights_only=True`` reads these files, which hold
-        only tensors, optimiser state and an epoch number.
-        """
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        networks = cls.build({"model_params": model_params or VOX256_MODEL_PARAMS})
-        for name, network in networks.items():
-            network.load_state_dict(checkpoint[name], strict=True)
-        device = "cpu" if map_location == "auto" else map_location
-        return cls(networks, resolution=resolution).to(device)
 
     def prepare(self, source: torch.Tensor, driving_initial: torch.Tensor) -> dict[str, Any]:
         return {

@@ -15,9 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from talking_heads.models.checkpoints import import_networks, read_official
-from talking_heads.models.fomm.module import plain
+from talking_heads.models.checkpoints import import_networks
 from talking_heads.models.fomm.networks import build_networks
+from talking_heads.models.motion.checkpoint import import_hyper_parameters, read_official_file
 
 NETWORKS = ("kp_detector", "generator", "discriminator")
 
@@ -25,16 +25,9 @@ NETWORKS = ("kp_detector", "generator", "discriminator")
 def import_official(path: Path | str, out: Path | str, model_cfg: dict[str, Any]) -> Path:
     """Convert an official FOMM checkpoint to ours; ``model_cfg`` is the experiment's ``model``
     config (``model_params``, ``train_params``, ``resolution``, ``perceptual_pretrained``)."""
-    path = Path(path)
-    checkpoint = read_official(path)
-    model_params = plain(model_cfg["model_params"])
+    path, checkpoint, model_params = read_official_file(path, model_cfg)
     built = dict(zip(NETWORKS, build_networks(model_params), strict=True))
-    hyper_parameters = {
-        "model_params": model_params,
-        "train_params": plain(model_cfg["train_params"]),
-        "perceptual_pretrained": plain(model_cfg.get("perceptual_pretrained", True)),
-        "resolution": int(model_cfg.get("resolution", 256)),
-    }
+    hyper_parameters = import_hyper_parameters(model_cfg, model_params)
     return import_networks(
         path, out, checkpoint, built, hyper_parameters, method="fomm", epoch=checkpoint.get("epoch")
     )

@@ -17,7 +17,7 @@ of training iterations. The discriminator's step is likewise not counted in ``gl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,17 @@ import pytorch_lightning as pl
 import torch
 
 from talking_heads.models.fomm import losses as L
-from talking_heads.models.fomm.networks import build_networks
+from talking_heads.models.fomm.networks import Keypoints, build_networks
 from talking_heads.models.motion.blocks import ImagePyramide, Vgg19, detach_kp, load_vgg19
-from talking_heads.models.motion.training import gan_training_step, step_gan_schedulers
+from talking_heads.models.motion.training import (
+    frozen_on_device,
+    gan_optimizer_config,
+    gan_training_step,
+    log_validation_l1,
+    pyramid_discriminator_losses,
+    pyramid_generator_losses,
+    step_gan_schedulers,
+)
 
 __all__ = ["FOMMLightning", "load_vgg19", "plain"]
 
@@ -54,8 +62,50 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _no_closure() -> None:
-    return None
+def keypoint_gan_losses(
+    module: Any,
+    driving: torch.Tensor,
+    generated: Mapping[str, Any],
+    detector: Callable[[torch.Tensor], Keypoints],
+) -> dict[str, torch.Tensor]:
+    """FOMM's generator losses (also DaGAN's): the pyramid perceptual loss, the LSGAN and
+    feature-matching terms of the keypoint-conditioned discriminator, and the equivariance of
+    ``detector`` (values and Jacobians); weights from ``module.loss_weights``."""
+    kp = detach_kp(generated["kp_driving"])
+    weights = module.loss_weights
+    losses = pyramid_generator_losses(
+        module,
+        driving,
+        generated["prediction"],
+        lambda pyramid: module.discriminator(pyramid, kp=kp),
+        L.generator_gan_loss,
+    )
+    losses.update(
+        L.equivariance_losses(
+            detector,
+            driving,
+            generated["kp_driving"],
+            module.train_params["transform_params"],
+            weights["equivariance_value"],
+            weights["equivariance_jacobian"],
+        )
+    )
+    return losses
+
+
+def keypoint_discriminator_losses(
+    module: Any, batch: Mapping[str, torch.Tensor], generated: Mapping[str, Any]
+) -> dict[str, torch.Tensor]:
+    """Upstream's ``DiscriminatorFullModel.forward`` (LSGAN, keypoint-conditioned) of FOMM and
+    DaGAN."""
+    kp = detach_kp(generated["kp_driving"])
+    return pyramid_discriminator_losses(
+        module,
+        batch["driving"],
+        generated["prediction"],
+        lambda pyramid: module.discriminator(pyramid, kp=kp),
+        L.discriminator_gan_loss,
+    )
 
 
 class FOMMLightning(pl.LightningModule):
@@ -97,11 +147,7 @@ class FOMMLightning(pl.LightningModule):
     @property
     def vgg(self) -> Vgg19 | None:
         """The perceptual-loss network, on this module's device."""
-        if not self._vgg:
-            return None
-        if self._vgg[0].mean.device != self.device:
-            self._vgg[0] = self._vgg[0].to(self.device)
-        return self._vgg[0]
+        return frozen_on_device(self._vgg, self.device)
 
     @property
     def uses_gan(self) -> bool:
@@ -118,51 +164,13 @@ class FOMMLightning(pl.LightningModule):
         kp_driving = self.kp_detector(driving)
         generated = self.generator(source, kp_source=kp_source, kp_driving=kp_driving)
         generated.update({"kp_source": kp_source, "kp_driving": kp_driving})
-        weights = self.loss_weights
-        losses: dict[str, torch.Tensor] = {}
-        real = self.pyramid(driving)
-        fake = self.pyramid(generated["prediction"])
-        vgg = self.vgg
-        if vgg is not None:
-            losses["perceptual"] = L.perceptual_loss(
-                vgg, fake, real, self.scales, weights["perceptual"]
-            )
-        if self.uses_gan:
-            disc_scales = self.discriminator.scales
-            maps_fake = self.discriminator(fake, kp=detach_kp(kp_driving))
-            maps_real = self.discriminator(real, kp=detach_kp(kp_driving))
-            losses["gen_gan"] = L.generator_gan_loss(
-                maps_fake, disc_scales, weights["generator_gan"]
-            )
-            if sum(weights["feature_matching"]) != 0:
-                losses["feature_matching"] = L.feature_matching_loss(
-                    maps_real, maps_fake, disc_scales, weights["feature_matching"]
-                )
-        losses.update(
-            L.equivariance_losses(
-                self.kp_detector,
-                driving,
-                kp_driving,
-                self.train_params["transform_params"],
-                weights["equivariance_value"],
-                weights["equivariance_jacobian"],
-            )
-        )
-        return losses, generated
+        return keypoint_gan_losses(self, driving, generated, self.kp_detector), generated
 
     def discriminator_losses(
         self, batch: dict[str, torch.Tensor], generated: dict[str, Any]
     ) -> dict[str, torch.Tensor]:
         """Upstream's ``DiscriminatorFullModel.forward`` (LSGAN)."""
-        real = self.pyramid(batch["driving"])
-        fake = self.pyramid(generated["prediction"].detach())
-        kp = detach_kp(generated["kp_driving"])
-        maps_fake = self.discriminator(fake, kp=kp)
-        maps_real = self.discriminator(real, kp=kp)
-        value = L.discriminator_gan_loss(
-            maps_real, maps_fake, self.discriminator.scales, self.loss_weights["discriminator_gan"]
-        )
-        return {"disc_gan": value}
+        return keypoint_discriminator_losses(self, batch, generated)
 
     # -- Lightning hooks ------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -178,26 +186,11 @@ class FOMMLightning(pl.LightningModule):
         prediction = self.generator(batch["source"], kp_source=kp_source, kp_driving=kp_driving)[
             "prediction"
         ]
-        l1 = torch.abs(prediction - batch["driving"]).mean()
-        self.log("val/l1", l1, prog_bar=True, batch_size=batch["source"].shape[0])
-        return l1
+        return log_validation_l1(self, prediction, batch["driving"])
 
     def configure_optimizers(self):
-        tp = self.train_params
-        betas = (0.5, 0.999)
-        opt_generator = torch.optim.Adam(
-            [
-                {"params": self.generator.parameters(), "lr": tp["lr_generator"]},
-                {"params": self.kp_detector.parameters(), "lr": tp["lr_kp_detector"]},
-            ],
-            betas=betas,
+        return gan_optimizer_config(
+            [(self.generator, "lr_generator"), (self.kp_detector, "lr_kp_detector")],
+            self.discriminator,
+            self.train_params,
         )
-        opt_discriminator = torch.optim.Adam(
-            self.discriminator.parameters(), lr=tp["lr_discriminator"], betas=betas
-        )
-        milestones = list(tp["epoch_milestones"])
-        schedulers = [
-            torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
-            for opt in (opt_generator, opt_discriminator)
-        ]
-        return [opt_generator, opt_discriminator], schedulers

@@ -262,6 +262,24 @@ class OcclusionAwareGenerator(WarpingGenerator):
         """Generate the driving frame from the source; ``source_features`` = ``encode(source)``
         may be passed to skip the encoder (inference with one source, many driving frames)."""
         out = self.encode(source_image) if source_features is None else source_features
+        return self.generate(source_image, out, kp_driving, kp_source)
+
+    def refine_warped(self, features: torch.Tensor, **context: torch.Tensor) -> torch.Tensor:
+        """The warped, occluded source features before the bottleneck (unchanged here; a
+        subclass may transform them using the ``context`` passed to :meth:`generate`)."""
+        return features
+
+    def generate(
+        self,
+        source_image: torch.Tensor,
+        source_features: torch.Tensor,
+        kp_driving: Keypoints,
+        kp_source: Keypoints,
+        **context: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """Warp ``source_features`` by the dense motion, mask them by the occlusion map,
+        :meth:`refine_warped` them (with ``context``), then the bottleneck and decoder."""
+        out = source_features
         output: dict[str, torch.Tensor] = {}
         if self.dense_motion_network is not None:
             motion = self.dense_motion_network(
@@ -278,6 +296,7 @@ class OcclusionAwareGenerator(WarpingGenerator):
                         occlusion, size=out.shape[2:], mode="bilinear", align_corners=False
                     )
                 out = out * occlusion
+            out = self.refine_warped(out, **context)
             output["deformed"] = self.deform_input(source_image, motion["deformation"])
         out = self.bottleneck(out)
         for block in self.up_blocks:

@@ -16,14 +16,14 @@ free view runs on CUDA only (it builds the angle tensors with ``.cuda()``); ours
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
 
+from talking_heads.models.fomm import animate as fomm_animate
 from talking_heads.models.fv2v.networks import (
     HEEstimator,
     Keypoints,
@@ -31,8 +31,8 @@ from talking_heads.models.fv2v.networks import (
     build_generator,
     keypoint_transformation,
 )
+from talking_heads.models.motion import animate as motion
 from talking_heads.models.motion.animate import MotionAnimator, expand_batch
-from talking_heads.models.motion.blocks import convex_hull_area
 
 
 @dataclass(frozen=True)
@@ -55,44 +55,14 @@ def movement_scale(kp_source: Keypoints, kp_driving_initial: Keypoints) -> float
     (e.g. an untrained detector's coplanar keypoints); here the scale falls back to 1 with a
     warning.
     """
-    from scipy.spatial import QhullError
-
-    try:
-        source = convex_hull_area(kp_source["value"][0].detach().double().cpu().numpy())
-        driving = convex_hull_area(kp_driving_initial["value"][0].detach().double().cpu().numpy())
-    except QhullError:
-        source = driving = 0.0
-    if source <= 0 or driving <= 0:
-        warnings.warn(
-            "degenerate keypoint convex hull: movement scale set to 1", RuntimeWarning, stacklevel=2
-        )
-        return 1.0
-    return math.sqrt(source) / math.sqrt(driving)
+    return motion.movement_scale(kp_source["value"], kp_driving_initial["value"], dims=3)
 
 
-def normalize_kp(
-    kp_source: Keypoints,
-    kp_driving: Keypoints,
-    kp_driving_initial: Keypoints,
-    adapt_movement_scale: bool = False,
-    use_relative_movement: bool = False,
-    use_relative_jacobian: bool = False,
-) -> Keypoints:
-    """Upstream's ``normalize_kp``: kp_src + (kp_drv − kp_drv0)·s for relative movement
-    (s = :func:`movement_scale` when ``adapt_movement_scale``, else 1) and Jacobians
-    J_drv·J_drv0⁻¹·J_src; the driving keypoints unchanged for absolute transfer."""
-    scale = movement_scale(kp_source, kp_driving_initial) if adapt_movement_scale else 1.0
-    kp_new = dict(kp_driving)
-    if use_relative_movement:
-        kp_new["value"] = (kp_driving["value"] - kp_driving_initial["value"]) * scale + kp_source[
-            "value"
-        ]
-        if use_relative_jacobian:
-            jacobian_diff = torch.matmul(
-                kp_driving["jacobian"], torch.inverse(kp_driving_initial["jacobian"])
-            )
-            kp_new["jacobian"] = torch.matmul(jacobian_diff, kp_source["jacobian"])
-    return kp_new
+#: Upstream's ``normalize_kp`` (FOMM's :func:`~talking_heads.models.fomm.animate.normalize_kp`)
+#: with the 3-D keypoints' hull-volume :func:`movement_scale`: kp_src + (kp_drv − kp_drv0)·s for
+#: relative movement and Jacobians J_drv·J_drv0⁻¹·J_src; the driving keypoints unchanged for
+#: absolute transfer.
+normalize_kp = partial(fomm_animate.normalize_kp, scale_of=movement_scale)
 
 
 class FV2VAnimator(MotionAnimator):

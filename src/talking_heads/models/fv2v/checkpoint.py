@@ -17,13 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from talking_heads.models.checkpoints import (
-    CheckpointLayoutError,
-    import_networks,
-    read_official,
-)
-from talking_heads.models.fomm.module import plain
+from talking_heads.models.checkpoints import CheckpointLayoutError, import_networks
 from talking_heads.models.fv2v.networks import build_networks
+from talking_heads.models.motion.checkpoint import import_hyper_parameters, read_official_file
 
 NETWORKS = ("kp_detector", "he_estimator", "generator", "discriminator")
 #: networks an official file must hold (upstream tolerates a missing discriminator)
@@ -57,24 +53,15 @@ def import_official(path: Path | str, out: Path | str, model_cfg: dict[str, Any]
     """Convert an official face-vid2vid checkpoint to ours; ``model_cfg`` is the experiment's
     ``model`` config (``model_params``, ``train_params``, ``generator_type``, ``resolution``,
     ``perceptual_pretrained``)."""
-    path = Path(path)
-    checkpoint = read_official(path)
-    model_params = plain(model_cfg["model_params"])
+    path, checkpoint, model_params = read_official_file(path, model_cfg)
     generator_type = str(model_cfg.get("generator_type", "spade"))
     built = dict(zip(NETWORKS, build_networks(model_params, generator_type), strict=True))
-    hyper_parameters = {
-        "model_params": model_params,
-        "train_params": plain(model_cfg["train_params"]),
-        "perceptual_pretrained": plain(model_cfg.get("perceptual_pretrained", True)),
-        "resolution": int(model_cfg.get("resolution", 256)),
-        "generator_type": generator_type,
-    }
     return import_networks(
         path,
         out,
         checkpoint,
         built,
-        hyper_parameters,
+        import_hyper_parameters(model_cfg, model_params, generator_type=generator_type),
         method="fv2v",
         epoch=checkpoint.get("epoch"),
         optional=[n for n in NETWORKS if n not in REQUIRED],

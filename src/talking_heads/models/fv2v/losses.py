@@ -14,8 +14,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from talking_heads.models.fomm import losses as fomm_losses
 from talking_heads.models.fv2v.networks import Keypoints, headpose_pred_to_degree
-from talking_heads.models.motion.blocks import Transform
 
 GAN_MODES = ("hinge", "ls")
 
@@ -28,13 +28,13 @@ def _check_mode(gan_mode: str) -> None:
 def generator_gan_loss(
     maps_generated: Mapping[str, Any], scales: Sequence[float], weight: float, gan_mode: str
 ) -> torch.Tensor:
-    """Σ_scales w · (−mean D(ŷ)) for ``hinge``, w · mean (1 − D(ŷ))² for ``ls``."""
+    """Σ_scales w · (−mean D(ŷ)) for ``hinge``, w · mean (1 − D(ŷ))² for ``ls`` (FOMM's)."""
     _check_mode(gan_mode)
+    if gan_mode == "ls":
+        return fomm_losses.generator_gan_loss(maps_generated, scales, weight)
     total = 0.0
     for scale in scales:
-        prediction = maps_generated[f"prediction_map_{scale}"]
-        value = -prediction.mean() if gan_mode == "hinge" else ((1 - prediction) ** 2).mean()
-        total = total + weight * value
+        total = total + weight * -maps_generated[f"prediction_map_{scale}"].mean()
     return total
 
 
@@ -45,18 +45,26 @@ def discriminator_gan_loss(
     weight: float,
     gan_mode: str,
 ) -> torch.Tensor:
-    """Hinge: −mean min(D(y) − 1, 0) − mean min(−D(ŷ) − 1, 0); LS: mean[(1 − D(y))² + D(ŷ)²]."""
+    """Hinge: −mean min(D(y) − 1, 0) − mean min(−D(ŷ) − 1, 0); LS: mean[(1 − D(y))² + D(ŷ)²]
+    (FOMM's)."""
     _check_mode(gan_mode)
+    if gan_mode == "ls":
+        return fomm_losses.discriminator_gan_loss(maps_real, maps_generated, scales, weight)
     total = 0.0
     for scale in scales:
         real = maps_real[f"prediction_map_{scale}"]
         fake = maps_generated[f"prediction_map_{scale}"]
-        if gan_mode == "hinge":
-            value = -torch.clamp(real - 1, max=0).mean() - torch.clamp(-fake - 1, max=0).mean()
-        else:
-            value = ((1 - real) ** 2 + fake**2).mean()
+        value = -torch.clamp(real - 1, max=0).mean() - torch.clamp(-fake - 1, max=0).mean()
         total = total + weight * value
     return total
+
+
+def projected_xy(kp: Keypoints) -> Keypoints:
+    """Keypoints projected on the image plane: (x, y) values and the 2×2 Jacobian blocks."""
+    out = {"value": kp["value"][:, :, :2]}
+    if "jacobian" in kp:
+        out["jacobian"] = kp["jacobian"][:, :, :2, :2]
+    return out
 
 
 def equivariance_losses(
@@ -67,33 +75,21 @@ def equivariance_losses(
     weight_value: float,
     weight_jacobian: float,
 ) -> dict[str, torch.Tensor]:
-    """Equivariance of the keypoints' (x, y) projection under a random warp T of the driving
-    frame: value mean|kp(y)_xy − T(kp(T-warped y)_xy)|, Jacobian mean|I − J_xy⁻¹·(∇T·J'_xy)|.
+    """FOMM's equivariance losses on the keypoints' (x, y) projection (:func:`projected_xy`)
+    under a random warp T of the driving frame: value mean|kp(y)_xy − T(kp(T-warped y)_xy)|,
+    Jacobian mean|I − J_xy⁻¹·(∇T·J'_xy)|.
 
     ``transformed_keypoints`` maps a frame to its keypoints (the source's canonical keypoints
     transformed by the head pose estimated on that frame, upstream).
     """
-    losses: dict[str, torch.Tensor] = {}
-    if weight_value + weight_jacobian == 0:
-        return losses
-    transform = Transform(driving.shape[0], device=driving.device, **transform_params)
-    transformed_kp = transformed_keypoints(transform.transform_frame(driving))
-    transformed_xy = transformed_kp["value"][:, :, :2]
-    if weight_value != 0:
-        value = torch.abs(
-            kp_driving["value"][:, :, :2] - transform.warp_coordinates(transformed_xy)
-        ).mean()
-        losses["equivariance_value"] = weight_value * value
-    if weight_jacobian != 0:
-        jacobian_transformed = torch.matmul(
-            transform.jacobian(transformed_xy), transformed_kp["jacobian"][:, :, :2, :2]
-        )
-        value = torch.matmul(
-            torch.inverse(kp_driving["jacobian"][:, :, :2, :2]), jacobian_transformed
-        )
-        eye = torch.eye(2, dtype=value.dtype, device=value.device).view(1, 1, 2, 2)
-        losses["equivariance_jacobian"] = weight_jacobian * torch.abs(eye - value).mean()
-    return losses
+    return fomm_losses.equivariance_losses(
+        lambda frame: projected_xy(transformed_keypoints(frame)),
+        driving,
+        projected_xy(kp_driving),
+        transform_params,
+        weight_value,
+        weight_jacobian,
+    )
 
 
 def keypoint_prior_loss(

@@ -35,18 +35,26 @@ Deviations:
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
-from talking_heads.models.fomm import losses as fomm_losses
 from talking_heads.models.fomm.module import plain
 from talking_heads.models.fv2v import losses as L
 from talking_heads.models.fv2v.hopenet import Hopenet, hopenet_input, load_hopenet
 from talking_heads.models.fv2v.networks import build_networks, keypoint_transformation
 from talking_heads.models.motion.blocks import ImagePyramide, Vgg19, load_vgg19
-from talking_heads.models.motion.training import gan_training_step, step_gan_schedulers
+from talking_heads.models.motion.training import (
+    frozen_on_device,
+    gan_optimizer_config,
+    gan_training_step,
+    log_validation_l1,
+    pyramid_discriminator_losses,
+    pyramid_generator_losses,
+    step_gan_schedulers,
+)
 
 __all__ = ["FV2VLightning"]
 
@@ -95,17 +103,10 @@ class FV2VLightning(pl.LightningModule):
         # loaded on first use, so that a trained or imported model loads without it
         self._hopenet: list[Hopenet] = []
 
-    def _teacher(self, holder: list) -> Any:
-        if not holder:
-            return None
-        if next(holder[0].buffers()).device != self.device:
-            holder[0] = holder[0].to(self.device)
-        return holder[0]
-
     @property
     def vgg(self) -> Vgg19 | None:
         """The perceptual-loss network, on this module's device."""
-        return self._teacher(self._vgg)
+        return frozen_on_device(self._vgg, self.device)
 
     @property
     def hopenet(self) -> Hopenet | None:
@@ -115,7 +116,7 @@ class FV2VLightning(pl.LightningModule):
             return None
         if not self._hopenet:
             self._hopenet.append(load_hopenet(self.train_params.get("hopenet_snapshot")))
-        return self._teacher(self._hopenet)
+        return frozen_on_device(self._hopenet, self.device)
 
     @property
     def uses_gan(self) -> bool:
@@ -142,25 +143,13 @@ class FV2VLightning(pl.LightningModule):
         generated = self.generator(source, kp_source=kp_source, kp_driving=kp_driving)
         generated.update({"kp_source": kp_source, "kp_driving": kp_driving})
         weights = self.loss_weights
-        losses: dict[str, torch.Tensor] = {}
-        real = self.pyramid(driving)
-        fake = self.pyramid(generated["prediction"])
-        vgg = self.vgg
-        if vgg is not None:
-            losses["perceptual"] = fomm_losses.perceptual_loss(
-                vgg, fake, real, self.scales, weights["perceptual"]
-            )
-        if self.uses_gan:
-            disc_scales = self.discriminator.scales
-            maps_fake = self.discriminator(fake)
-            maps_real = self.discriminator(real)
-            losses["gen_gan"] = L.generator_gan_loss(
-                maps_fake, disc_scales, weights["generator_gan"], self.gan_mode
-            )
-            if sum(weights["feature_matching"]) != 0:
-                losses["feature_matching"] = fomm_losses.feature_matching_loss(
-                    maps_real, maps_fake, disc_scales, weights["feature_matching"]
-                )
+        losses = pyramid_generator_losses(
+            self,
+            driving,
+            generated["prediction"],
+            self.discriminator,
+            partial(L.generator_gan_loss, gan_mode=self.gan_mode),
+        )
         losses.update(
             L.equivariance_losses(
                 lambda frame: self.keypoints(kp_canonical, self.he_estimator(frame)),
@@ -186,16 +175,13 @@ class FV2VLightning(pl.LightningModule):
         self, batch: dict[str, torch.Tensor], generated: dict[str, Any]
     ) -> dict[str, torch.Tensor]:
         """Upstream's ``DiscriminatorFullModel.forward``."""
-        maps_fake = self.discriminator(self.pyramid(generated["prediction"].detach()))
-        maps_real = self.discriminator(self.pyramid(batch["driving"]))
-        value = L.discriminator_gan_loss(
-            maps_real,
-            maps_fake,
-            self.discriminator.scales,
-            self.loss_weights["discriminator_gan"],
-            self.gan_mode,
+        return pyramid_discriminator_losses(
+            self,
+            batch["driving"],
+            generated["prediction"],
+            self.discriminator,
+            partial(L.discriminator_gan_loss, gan_mode=self.gan_mode),
         )
-        return {"disc_gan": value}
 
     # -- Lightning hooks ------------------------------------------------------------------
     def on_fit_start(self) -> None:
@@ -217,27 +203,15 @@ class FV2VLightning(pl.LightningModule):
         prediction = self.generator(source, kp_source=kp_source, kp_driving=kp_driving)[
             "prediction"
         ]
-        l1 = torch.abs(prediction - driving).mean()
-        self.log("val/l1", l1, prog_bar=True, batch_size=source.shape[0])
-        return l1
+        return log_validation_l1(self, prediction, driving)
 
     def configure_optimizers(self):
-        tp = self.train_params
-        betas = (0.5, 0.999)
-        opt_generator = torch.optim.Adam(
+        return gan_optimizer_config(
             [
-                {"params": self.generator.parameters(), "lr": tp["lr_generator"]},
-                {"params": self.kp_detector.parameters(), "lr": tp["lr_kp_detector"]},
-                {"params": self.he_estimator.parameters(), "lr": tp["lr_he_estimator"]},
+                (self.generator, "lr_generator"),
+                (self.kp_detector, "lr_kp_detector"),
+                (self.he_estimator, "lr_he_estimator"),
             ],
-            betas=betas,
+            self.discriminator,
+            self.train_params,
         )
-        opt_discriminator = torch.optim.Adam(
-            self.discriminator.parameters(), lr=tp["lr_discriminator"], betas=betas
-        )
-        milestones = list(tp["epoch_milestones"])
-        schedulers = [
-            torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
-            for opt in (opt_generator, opt_discriminator)
-        ]
-        return [opt_generator, opt_discriminator], schedulers

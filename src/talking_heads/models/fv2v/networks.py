@@ -31,11 +31,15 @@ from torch import nn
 from talking_heads.models.fomm.networks import MultiScaleDiscriminator
 from talking_heads.models.motion.blocks import (
     AntiAliasInterpolation2d,
+    Decoder,
     DownBlock2d,
+    Encoder,
     ResBlock2d,
     SameBlock2d,
     UpBlock2d,
+    WarpingGenerator,
     grid_sample,
+    level_channels,
 )
 
 Keypoints = dict[str, torch.Tensor]
@@ -197,59 +201,37 @@ class ResBottleneck(nn.Module):
         return F.relu(out + x)
 
 
-def _channels(block_expansion: int, max_features: int, level: int) -> int:
-    return min(max_features, block_expansion * (2**level))
-
-
-class Encoder3d(nn.Module):
+class Encoder3d(Encoder):
     """3-D hourglass encoder (``down_blocks``); returns every level's features."""
 
     def __init__(
         self, block_expansion: int, in_features: int, num_blocks: int, max_features: int
     ) -> None:
-        super().__init__()
-        self.down_blocks = nn.ModuleList(
-            DownBlock3d(
-                in_features if i == 0 else _channels(block_expansion, max_features, i),
-                _channels(block_expansion, max_features, i + 1),
-            )
-            for i in range(num_blocks)
-        )
+        super().__init__(block_expansion, in_features, num_blocks, max_features)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        outs = [x]
-        for block in self.down_blocks:
-            outs.append(block(outs[-1]))
-        return outs
+    @staticmethod
+    def make_block(in_features: int, out_features: int, norm: str) -> nn.Module:
+        """One level's :class:`DownBlock3d` (always BatchNorm3d)."""
+        return DownBlock3d(in_features, out_features)
 
 
-class Decoder3d(nn.Module):
+class Decoder3d(Decoder):
     """3-D hourglass decoder: U-Net UpBlocks, then a final conv-BN-ReLU (``conv``, ``norm``)."""
 
     def __init__(
         self, block_expansion: int, in_features: int, num_blocks: int, max_features: int
     ) -> None:
-        super().__init__()
-        blocks = []
-        for i in reversed(range(num_blocks)):
-            multiplier = 1 if i == num_blocks - 1 else 2
-            blocks.append(
-                UpBlock3d(
-                    multiplier * _channels(block_expansion, max_features, i + 1),
-                    _channels(block_expansion, max_features, i),
-                )
-            )
-        self.up_blocks = nn.ModuleList(blocks)
-        self.out_filters = block_expansion + in_features
+        super().__init__(block_expansion, in_features, num_blocks, max_features)
         self.conv = nn.Conv3d(self.out_filters, self.out_filters, kernel_size=3, padding=1)
         self.norm = nn.BatchNorm3d(self.out_filters, affine=True)
 
+    @staticmethod
+    def make_block(in_features: int, out_features: int, norm: str) -> nn.Module:
+        """One level's :class:`UpBlock3d` (always BatchNorm3d)."""
+        return UpBlock3d(in_features, out_features)
+
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        features = list(features)
-        out = features.pop()
-        for block in self.up_blocks:
-            out = torch.cat([block(out), features.pop()], dim=1)
-        return F.relu(self.norm(self.conv(out)))
+        return F.relu(self.norm(self.conv(super().forward(features))))
 
 
 class Hourglass3d(nn.Module):
@@ -287,23 +269,23 @@ class KPHourglass(nn.Module):
             self.down_blocks.add_module(
                 f"down{i}",
                 DownBlock2d(
-                    in_features if i == 0 else _channels(block_expansion, max_features, i),
-                    _channels(block_expansion, max_features, i + 1),
+                    in_features if i == 0 else level_channels(block_expansion, max_features, i),
+                    level_channels(block_expansion, max_features, i + 1),
                 ),
             )
-        bottom = _channels(block_expansion, max_features, num_blocks)
+        bottom = level_channels(block_expansion, max_features, num_blocks)
         self.conv = nn.Conv2d(bottom, reshape_features, kernel_size=1)
         self.up_blocks = nn.Sequential()
         for i in range(num_blocks):
             self.up_blocks.add_module(
                 f"up{i}",
                 UpBlock3d(
-                    _channels(block_expansion, max_features, num_blocks - i),
-                    _channels(block_expansion, max_features, num_blocks - i - 1),
+                    level_channels(block_expansion, max_features, num_blocks - i),
+                    level_channels(block_expansion, max_features, num_blocks - i - 1),
                 ),
             )
         self.reshape_depth = reshape_depth
-        self.out_filters = _channels(block_expansion, max_features, 0)
+        self.out_filters = level_channels(block_expansion, max_features, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv(self.down_blocks(x))
@@ -719,14 +701,10 @@ class OcclusionAwareGenerator(nn.Module):
         self.first = SameBlock2d(
             image_channel, block_expansion, kernel_size=first_kernel, padding=first_kernel // 2
         )
-        self.down_blocks = nn.ModuleList(
-            DownBlock2d(
-                _channels(block_expansion, max_features, i),
-                _channels(block_expansion, max_features, i + 1),
-            )
-            for i in range(num_down_blocks)
+        self.down_blocks = WarpingGenerator.down_path(
+            block_expansion, max_features, num_down_blocks
         )
-        encoded = _channels(block_expansion, max_features, num_down_blocks)
+        encoded = level_channels(block_expansion, max_features, num_down_blocks)
         self.second = nn.Conv2d(encoded, max_features, kernel_size=1)
         self.reshape_channel = reshape_channel
         self.reshape_depth = reshape_depth

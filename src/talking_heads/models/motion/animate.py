@@ -71,20 +71,25 @@ def expand_batch(tree: Any, batch: int) -> Any:
     return tree
 
 
-def movement_scale(kp_source: torch.Tensor, kp_driving_initial: torch.Tensor) -> float:
-    """sqrt(hull area of the source keypoints) / sqrt(hull area of the initial driving ones).
+def movement_scale(
+    kp_source: torch.Tensor, kp_driving_initial: torch.Tensor, dims: int = 2
+) -> float:
+    """sqrt(hull measure of the source keypoints) / sqrt(that of the initial driving ones).
 
-    ``kp_*`` are ``(1, K, 2+)`` keypoint values; the hull is taken over the first two
-    coordinates (x, y), the 2-D methods' hull area (face-vid2vid's 3-D keypoints use the
-    hull volume: its own ``movement_scale``). Upstream raises when a hull is
-    degenerate (keypoints collapsed onto a line, as in an untrained model); here the scale
-    falls back to 1 with a warning.
+    ``kp_*`` are ``(1, K, dims+)`` keypoint values; the hull is taken over the first ``dims``
+    coordinates: the area over (x, y) for the 2-D methods, the volume over (x, y, z) for
+    face-vid2vid's 3-D keypoints. Upstream raises when a hull is degenerate (keypoints
+    collapsed onto a line or plane, as in an untrained model); here the scale falls back to 1
+    with a warning.
     """
     from scipy.spatial import QhullError
 
+    def measure(kp: torch.Tensor) -> float:
+        return convex_hull_area(kp[0, :, :dims].detach().double().cpu().numpy())
+
     try:
-        source_area = convex_hull_area(kp_source[0, :, :2].detach().float().cpu().numpy())
-        driving_area = convex_hull_area(kp_driving_initial[0, :, :2].detach().float().cpu().numpy())
+        source_area = measure(kp_source)
+        driving_area = measure(kp_driving_initial)
     except QhullError:
         source_area = driving_area = 0.0
     if source_area <= 0 or driving_area <= 0:
@@ -125,6 +130,10 @@ class MotionAnimator(ABC):
 
     #: the networks inference needs, as named in our Lightning checkpoints' ``state_dict``
     NETWORKS: ClassVar[tuple[str, ...]]
+    #: the ``model_params`` an official checkpoint is built with (:meth:`from_official`)
+    OFFICIAL_MODEL_PARAMS: ClassVar[dict | None] = None
+    #: networks an official checkpoint may lack (they then stay freshly initialised)
+    OFFICIAL_OPTIONAL: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -162,6 +171,31 @@ class MotionAnimator(ABC):
             network.load_state_dict(state_of(state, name + "."), strict=True)
         animator = cls(networks, resolution=int(hyper_parameters.get("resolution", 256)))
         return animator.to("cpu" if map_location == "auto" else map_location)
+
+    @classmethod
+    def from_official(
+        cls,
+        path: Path | str,
+        model_params: dict | None = None,
+        map_location: str = "cpu",
+        resolution: int = 256,
+    ) -> MotionAnimator:
+        """Load an official checkpoint of the method (its upstream ``demo.py`` file).
+
+        Its per-network sub-dicts load strictly into networks built from ``model_params``
+        (default :attr:`OFFICIAL_MODEL_PARAMS`); a network of :attr:`OFFICIAL_OPTIONAL` that the
+        file lacks keeps its fresh initialisation, as upstream. ``weights_only=True`` reads
+        these files (tensors, optimiser state, epoch numbers).
+        """
+        if cls.OFFICIAL_MODEL_PARAMS is None:
+            raise TypeError(f"{cls.__name__} does not load official checkpoints directly")
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        networks = cls.build({"model_params": model_params or cls.OFFICIAL_MODEL_PARAMS})
+        for name, network in networks.items():
+            if name in checkpoint or name not in cls.OFFICIAL_OPTIONAL:
+                network.load_state_dict(checkpoint[name], strict=True)
+        device = "cpu" if map_location == "auto" else map_location
+        return cls(networks, resolution=resolution).to(device)
 
     @property
     def device(self) -> torch.device:

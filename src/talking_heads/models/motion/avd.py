@@ -71,6 +71,19 @@ def random_scale_matrix(like: torch.Tensor, scale: float) -> torch.Tensor:
 
 
 # -- Lightning ------------------------------------------------------------------------------
+#: the training stages of MRAA and TPSM: the motion networks, then the AVD network
+STAGES = ("reconstruction", "avd")
+
+
+def check_stage(stage: str, train_avd_params: Mapping[str, Any] | None) -> None:
+    """Raise ``ValueError`` unless ``stage`` is one of :data:`STAGES` (``avd`` needing
+    ``train_avd_params``)."""
+    if stage not in STAGES:
+        raise ValueError(f"stage {stage!r} is not one of {', '.join(STAGES)}")
+    if stage == "avd" and not train_avd_params:
+        raise ValueError("stage 'avd' needs train_avd_params")
+
+
 def avd_validation_step(module: Any, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """The AVD stage's validation: ``module.avd_losses`` without rescaling, logged as
     ``val/avd_l1``."""

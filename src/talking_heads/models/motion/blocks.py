@@ -137,12 +137,14 @@ class SameBlock2d(_ConvNorm):
         return self.conv_norm_relu(x)
 
 
-def _channels(block_expansion: int, max_features: int, level: int) -> int:
+def level_channels(block_expansion: int, max_features: int, level: int) -> int:
+    """The hourglass width at ``level``: ``block_expansion``·2^level, at most ``max_features``."""
     return min(max_features, block_expansion * (2**level))
 
 
 class Encoder(nn.Module):
-    """Hourglass encoder: ``num_blocks`` DownBlocks; returns every level's features."""
+    """Hourglass encoder: ``num_blocks`` DownBlocks (:meth:`make_block`); returns every level's
+    features."""
 
     def __init__(
         self,
@@ -154,13 +156,18 @@ class Encoder(nn.Module):
     ) -> None:
         super().__init__()
         self.down_blocks = nn.ModuleList(
-            DownBlock2d(
-                in_features if i == 0 else _channels(block_expansion, max_features, i),
-                _channels(block_expansion, max_features, i + 1),
-                norm=norm,
+            self.make_block(
+                in_features if i == 0 else level_channels(block_expansion, max_features, i),
+                level_channels(block_expansion, max_features, i + 1),
+                norm,
             )
             for i in range(num_blocks)
         )
+
+    @staticmethod
+    def make_block(in_features: int, out_features: int, norm: str) -> nn.Module:
+        """One level's downsampling block."""
+        return DownBlock2d(in_features, out_features, norm=norm)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         outs = [x]
@@ -170,7 +177,8 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Hourglass decoder: UpBlocks with U-Net concatenation of the encoder's features."""
+    """Hourglass decoder: UpBlocks (:meth:`make_block`) with U-Net concatenation of the
+    encoder's features."""
 
     def __init__(
         self,
@@ -185,14 +193,19 @@ class Decoder(nn.Module):
         for i in reversed(range(num_blocks)):
             multiplier = 1 if i == num_blocks - 1 else 2
             blocks.append(
-                UpBlock2d(
-                    multiplier * _channels(block_expansion, max_features, i + 1),
-                    _channels(block_expansion, max_features, i),
-                    norm=norm,
+                self.make_block(
+                    multiplier * level_channels(block_expansion, max_features, i + 1),
+                    level_channels(block_expansion, max_features, i),
+                    norm,
                 )
             )
         self.up_blocks = nn.ModuleList(blocks)
         self.out_filters = block_expansion + in_features
+
+    @staticmethod
+    def make_block(in_features: int, out_features: int, norm: str) -> nn.Module:
+        """One level's upsampling block."""
+        return UpBlock2d(in_features, out_features, norm=norm)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         features = list(features)
@@ -222,13 +235,7 @@ class WarpingGenerator(nn.Module):
         """Add the encoder (``first`` + down blocks), the residual bottleneck, the decoder (up
         blocks) and the 7×7 ``final`` convolution."""
         self.first = SameBlock2d(num_channels, block_expansion, kernel_size=7, padding=3)
-        self.down_blocks = nn.ModuleList(
-            DownBlock2d(
-                min(max_features, block_expansion * 2**i),
-                min(max_features, block_expansion * 2 ** (i + 1)),
-            )
-            for i in range(num_down_blocks)
-        )
+        self.down_blocks = self.down_path(block_expansion, max_features, num_down_blocks)
         self.up_blocks = nn.ModuleList(
             UpBlock2d(
                 min(max_features, block_expansion * 2 ** (num_down_blocks - i)),
@@ -242,6 +249,18 @@ class WarpingGenerator(nn.Module):
             self.bottleneck.add_module(f"r{i}", ResBlock2d(features))
         self.final = nn.Conv2d(block_expansion, num_channels, kernel_size=7, padding=3)
         self.num_channels = num_channels
+
+    @staticmethod
+    def down_path(block_expansion: int, max_features: int, num_down_blocks: int) -> nn.ModuleList:
+        """The encoder's DownBlocks after ``first``: ``block_expansion``·2^i channels, at most
+        ``max_features``."""
+        return nn.ModuleList(
+            DownBlock2d(
+                level_channels(block_expansion, max_features, i),
+                level_channels(block_expansion, max_features, i + 1),
+            )
+            for i in range(num_down_blocks)
+        )
 
     @staticmethod
     def deform_input(inp: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:

@@ -7,12 +7,18 @@ optimisation), the same loss logging, and our ``init_checkpoint`` start.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from torch import nn
+
+from talking_heads.models.fomm import losses as L
+
+#: Adam's betas in every upstream training loop of the lineage
+BETAS = (0.5, 0.999)
 
 
 def load_init_checkpoint(module: pl.LightningModule) -> None:
@@ -87,3 +93,98 @@ def multistep_config(optimizer: torch.optim.Optimizer, milestones: Sequence[int]
         "optimizer": optimizer,
         "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
     }
+
+
+def gan_optimizer_config(
+    generator_groups: Sequence[tuple[nn.Module, str]],
+    discriminator: nn.Module,
+    train_params: Mapping[str, Any],
+) -> tuple[list[torch.optim.Optimizer], list[torch.optim.lr_scheduler.MultiStepLR]]:
+    """One Adam over the generator-side networks (a parameter group per ``(network, lr key)``
+    of ``generator_groups``, the rate ``train_params[key]``) and one over the discriminator
+    (``lr_discriminator``), each with a MultiStepLR (γ = 0.1) on ``epoch_milestones``."""
+    opt_generator = torch.optim.Adam(
+        [
+            {"params": network.parameters(), "lr": train_params[key]}
+            for network, key in generator_groups
+        ],
+        betas=BETAS,
+    )
+    opt_discriminator = torch.optim.Adam(
+        discriminator.parameters(), lr=train_params["lr_discriminator"], betas=BETAS
+    )
+    milestones = list(train_params["epoch_milestones"])
+    schedulers = [
+        torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
+        for opt in (opt_generator, opt_discriminator)
+    ]
+    return [opt_generator, opt_discriminator], schedulers
+
+
+def frozen_on_device(holder: list, device: torch.device) -> Any:
+    """The frozen network kept (outside the module tree) in the one-element ``holder``, moved
+    to ``device`` when it is elsewhere; ``None`` when ``holder`` is empty."""
+    if not holder:
+        return None
+    if next(holder[0].buffers()).device != device:
+        holder[0] = holder[0].to(device)
+    return holder[0]
+
+
+def pyramid_generator_losses(
+    module: Any,
+    driving: torch.Tensor,
+    prediction: torch.Tensor,
+    discriminate: Callable[[dict[str, torch.Tensor]], Mapping[str, Any]],
+    gan_loss: Callable[[Mapping[str, Any], Sequence[float], float], torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """The image-pyramid losses of upstream's ``GeneratorFullModel``: the VGG19 perceptual
+    loss (when ``module.vgg``) and, when ``module.uses_gan``, ``gan_loss`` on
+    ``discriminate(generated pyramid)`` and the feature matching against
+    ``discriminate(real pyramid)`` (when its weights are not all 0); weights from
+    ``module.loss_weights``."""
+    weights = module.loss_weights
+    losses: dict[str, torch.Tensor] = {}
+    real = module.pyramid(driving)
+    fake = module.pyramid(prediction)
+    vgg = module.vgg
+    if vgg is not None:
+        losses["perceptual"] = L.perceptual_loss(
+            vgg, fake, real, module.scales, weights["perceptual"]
+        )
+    if module.uses_gan:
+        disc_scales = module.discriminator.scales
+        maps_fake = discriminate(fake)
+        maps_real = discriminate(real)
+        losses["gen_gan"] = gan_loss(maps_fake, disc_scales, weights["generator_gan"])
+        if sum(weights["feature_matching"]) != 0:
+            losses["feature_matching"] = L.feature_matching_loss(
+                maps_real, maps_fake, disc_scales, weights["feature_matching"]
+            )
+    return losses
+
+
+def pyramid_discriminator_losses(
+    module: Any,
+    driving: torch.Tensor,
+    prediction: torch.Tensor,
+    discriminate: Callable[[dict[str, torch.Tensor]], Mapping[str, Any]],
+    gan_loss: Callable[[Mapping[str, Any], Mapping[str, Any], Sequence[float], float], Any],
+) -> dict[str, torch.Tensor]:
+    """Upstream's ``DiscriminatorFullModel.forward``: ``gan_loss`` of ``discriminate`` on the
+    real and the (detached) generated pyramids, as ``disc_gan``."""
+    maps_fake = discriminate(module.pyramid(prediction.detach()))
+    maps_real = discriminate(module.pyramid(driving))
+    value = gan_loss(
+        maps_real, maps_fake, module.discriminator.scales, module.loss_weights["discriminator_gan"]
+    )
+    return {"disc_gan": value}
+
+
+def log_validation_l1(
+    module: pl.LightningModule, prediction: torch.Tensor, driving: torch.Tensor
+) -> torch.Tensor:
+    """Log and return the reconstruction's mean L1 error as ``val/l1``."""
+    l1 = torch.abs(prediction - driving).mean()
+    module.log("val/l1", l1, prog_bar=True, batch_size=driving.shape[0])
+    return l1

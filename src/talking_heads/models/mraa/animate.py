@@ -23,7 +23,6 @@ degenerate hull gives scale 1 with a warning where upstream raises.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -88,33 +87,14 @@ class MRAAAnimator(AVDAnimator):
     """Region predictor + generator (+ background predictor, AVD network) in eval mode."""
 
     NETWORKS = ("region_predictor", "generator", "bg_predictor", "avd_network")
+    #: articulated-animation's ``vox256.pth``; as upstream's ``demo.py``, a file without
+    #: ``avd_network`` keeps a freshly initialised one
+    OFFICIAL_MODEL_PARAMS = VOX256_MODEL_PARAMS
+    OFFICIAL_OPTIONAL = ("avd_network",)
 
     @classmethod
     def build(cls, hyper_parameters: Mapping[str, Any]) -> dict[str, torch.nn.Module]:
         return build_networks(hyper_parameters["model_params"])
-
-    @classmethod
-    def from_official(
-        cls,
-        path: Path | str,
-        model_params: dict | None = None,
-        map_location: str = "cpu",
-        resolution: int = 256,
-    ) -> MRAAAnimator:
-        """Load an official articulated-animation checkpoint (e.g. ``vox256.pth``).
-
-        Its networks load strictly into networks built from ``model_params`` (default:
-        vox256); as upstream's ``demo.py``, a file without ``avd_network`` keeps a freshly
-        initialised one. ``weights_only=True`` reads these files (tensors, optimiser state,
-        epoch numbers).
-        """
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        networks = cls.build({"model_params": model_params or VOX256_MODEL_PARAMS})
-        for name, network in networks.items():
-            if name in checkpoint or name != "avd_network":
-                network.load_state_dict(checkpoint[name], strict=True)
-        device = "cpu" if map_location == "auto" else map_location
-        return cls(networks, resolution=resolution).to(device)
 
     def prepare(self, source: torch.Tensor, driving_initial: torch.Tensor) -> dict[str, Any]:
         return {

@@ -15,11 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from talking_heads.models.checkpoints import (
-    import_networks,
-    read_official,
-)
-from talking_heads.models.fomm.module import plain
+from talking_heads.models.checkpoints import import_networks
+from talking_heads.models.motion.checkpoint import import_hyper_parameters, read_official_file
 from talking_heads.models.mraa.networks import build_networks
 
 NETWORKS = ("generator", "region_predictor", "bg_predictor", "avd_network")
@@ -31,23 +28,13 @@ def import_official(path: Path | str, out: Path | str, model_cfg: dict[str, Any]
     """Convert an official MRAA checkpoint to ours; ``model_cfg`` is the experiment's ``model``
     config (``model_params``, ``train_params``, ``train_avd_params``, ``resolution``,
     ``perceptual_pretrained``)."""
-    path = Path(path)
-    checkpoint = read_official(path)
-    model_params = plain(model_cfg["model_params"])
-    built = build_networks(model_params)
-    hyper_parameters = {
-        "model_params": model_params,
-        "train_params": plain(model_cfg["train_params"]),
-        "train_avd_params": plain(model_cfg.get("train_avd_params")),
-        "perceptual_pretrained": plain(model_cfg.get("perceptual_pretrained", True)),
-        "resolution": int(model_cfg.get("resolution", 256)),
-    }
+    path, checkpoint, model_params = read_official_file(path, model_cfg)
     return import_networks(
         path,
         out,
         checkpoint,
-        built,
-        hyper_parameters,
+        build_networks(model_params),
+        import_hyper_parameters(model_cfg, model_params, avd=True),
         method="mraa",
         epoch=checkpoint.get("epoch_reconstruction", checkpoint.get("epoch_avd")),
         optional=[n for n in NETWORKS if n not in REQUIRED],

@@ -40,17 +40,19 @@ from talking_heads.models.fomm.module import plain
 from talking_heads.models.motion.avd import (
     avd_optimizer_config,
     avd_validation_step,
+    check_stage,
     random_scale_matrix,
 )
 from talking_heads.models.motion.blocks import ImagePyramide, Transform, Vgg19, load_vgg19
 from talking_heads.models.motion.training import (
+    BETAS,
+    frozen_on_device,
     load_init_checkpoint,
     log_training_losses,
+    log_validation_l1,
     multistep_config,
 )
 from talking_heads.models.mraa.networks import RegionParams, build_networks, inverse
-
-STAGES = ("reconstruction", "avd")
 
 
 def equivariance_losses(
@@ -106,7 +108,8 @@ class MRAALightning(pl.LightningModule):
     """MRAA: region predictor + background motion predictor + generator (+ AVD network).
 
     ``model_params``, ``train_params`` and ``train_avd_params`` are laid out as upstream's YAML
-    (``config/vox256.yaml``). ``stage`` picks the trained part (:data:`STAGES`);
+    (``config/vox256.yaml``). ``stage`` picks the trained part
+    (:data:`~talking_heads.models.motion.avd.STAGES`);
     ``init_checkpoint`` is one of our checkpoints whose weights start a fit (stage ``avd``
     starts from the reconstruction stage). ``perceptual_pretrained`` as in
     :class:`~talking_heads.models.fomm.module.FOMMLightning`. Batches are dicts with ``source``
@@ -130,10 +133,7 @@ class MRAALightning(pl.LightningModule):
         perceptual_pretrained = plain(perceptual_pretrained)
         init_checkpoint = plain(init_checkpoint)
         resolution = int(resolution)
-        if stage not in STAGES:
-            raise ValueError(f"stage {stage!r} is not one of {', '.join(STAGES)}")
-        if stage == "avd" and not train_avd_params:
-            raise ValueError("stage 'avd' needs train_avd_params")
+        check_stage(stage, train_avd_params)
         self.save_hyperparameters()
         networks = build_networks(model_params)
         self.generator = networks["generator"]
@@ -154,11 +154,7 @@ class MRAALightning(pl.LightningModule):
     @property
     def vgg(self) -> Vgg19 | None:
         """The perceptual-loss network, on this module's device."""
-        if not self._vgg:
-            return None
-        if self._vgg[0].mean.device != self.device:
-            self._vgg[0] = self._vgg[0].to(self.device)
-        return self._vgg[0]
+        return frozen_on_device(self._vgg, self.device)
 
     # -- losses ---------------------------------------------------------------------------
     def reconstruction_losses(
@@ -240,7 +236,6 @@ class MRAALightning(pl.LightningModule):
         ``val/avd_l1``)."""
         if self.stage == "avd":
             return avd_validation_step(self, batch)
-        bs = batch["source"].shape[0]
         source, driving = batch["source"], batch["driving"]
         prediction = self.generator(
             source,
@@ -248,14 +243,11 @@ class MRAALightning(pl.LightningModule):
             driving_region_params=self.region_predictor(driving),
             bg_params=self.bg_predictor(source, driving),
         )["prediction"]
-        l1 = torch.abs(prediction - driving).mean()
-        self.log("val/l1", l1, prog_bar=True, batch_size=bs)
-        return l1
+        return log_validation_l1(self, prediction, driving)
 
     def configure_optimizers(self):
         if self.stage == "avd":
             return avd_optimizer_config(self.avd_network, self.train_avd_params)
-        betas = (0.5, 0.999)
         optimizer = torch.optim.Adam(
             [
                 *self.generator.parameters(),
@@ -263,6 +255,6 @@ class MRAALightning(pl.LightningModule):
                 *self.bg_predictor.parameters(),
             ],
             lr=self.train_params["lr"],
-            betas=betas,
+            betas=BETAS,
         )
         return multistep_config(optimizer, self.train_params["epoch_milestones"])

@@ -22,7 +22,6 @@ upstream raises.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -88,6 +87,10 @@ class TPSMAnimator(AVDAnimator):
     """
 
     NETWORKS = ("kp_detector", "dense_motion_network", "inpainting_network", "avd_network")
+    #: Thin-Plate-Spline-Motion-Model's ``vox.pth.tar``; as upstream's ``demo.py``, a file
+    #: without ``avd_network`` or ``bg_predictor`` keeps freshly initialised ones
+    OFFICIAL_MODEL_PARAMS = VOX256_MODEL_PARAMS
+    OFFICIAL_OPTIONAL = ("avd_network", "bg_predictor")
 
     def __init__(
         self,
@@ -102,28 +105,6 @@ class TPSMAnimator(AVDAnimator):
     @classmethod
     def build(cls, hyper_parameters: Mapping[str, Any]) -> dict[str, torch.nn.Module]:
         return build_networks(hyper_parameters["model_params"])
-
-    @classmethod
-    def from_official(
-        cls,
-        path: Path | str,
-        model_params: dict | None = None,
-        map_location: str = "cpu",
-        resolution: int = 256,
-    ) -> TPSMAnimator:
-        """Load an official checkpoint (e.g. ``vox.pth.tar``) as upstream's ``demo.py`` does.
-
-        Its networks load strictly into networks built from ``model_params`` (default:
-        vox-256); a file without ``avd_network`` or ``bg_predictor`` keeps freshly initialised
-        ones. ``weights_only=True`` reads these files (tensors, optimiser state, the epoch).
-        """
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        networks = cls.build({"model_params": model_params or VOX256_MODEL_PARAMS})
-        for name, network in networks.items():
-            if name in checkpoint or name not in ("avd_network", "bg_predictor"):
-                network.load_state_dict(checkpoint[name], strict=True)
-        device = "cpu" if map_location == "auto" else map_location
-        return cls(networks, resolution=resolution).to(device)
 
     def to(self, device: torch.device | str) -> TPSMAnimator:
         super().to(device)

@@ -17,12 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from talking_heads.models.checkpoints import (
-    CheckpointLayoutError,
-    import_networks,
-    read_official,
-)
-from talking_heads.models.fomm.module import plain
+from talking_heads.models.checkpoints import CheckpointLayoutError, import_networks
+from talking_heads.models.motion.checkpoint import import_hyper_parameters, read_official_file
 from talking_heads.models.tpsm.networks import build_networks
 
 #: networks an official file must hold (upstream writes the others only in later stages)
@@ -34,28 +30,19 @@ def import_official(path: Path | str, out: Path | str, model_cfg: dict[str, Any]
     """Convert an official TPSM checkpoint to ours; ``model_cfg`` is the experiment's ``model``
     config (``model_params``, ``train_params``, ``train_avd_params``, ``resolution``,
     ``perceptual_pretrained``)."""
-    path = Path(path)
-    checkpoint = read_official(path)
-    model_params = plain(model_cfg["model_params"])
+    path, checkpoint, model_params = read_official_file(path, model_cfg)
     built = build_networks(model_params)
     if "bg_predictor" in checkpoint and "bg_predictor" not in built:
         raise CheckpointLayoutError(
             f"{path.name}: holds a 'bg_predictor' but the configuration has no background "
             "motion (model_params.common_params.bg is false)"
         )
-    hyper_parameters = {
-        "model_params": model_params,
-        "train_params": plain(model_cfg["train_params"]),
-        "train_avd_params": plain(model_cfg.get("train_avd_params")),
-        "perceptual_pretrained": plain(model_cfg.get("perceptual_pretrained", True)),
-        "resolution": int(model_cfg.get("resolution", 256)),
-    }
     return import_networks(
         path,
         out,
         checkpoint,
         built,
-        hyper_parameters,
+        import_hyper_parameters(model_cfg, model_params, avd=True),
         method="tpsm",
         epoch=checkpoint.get("epoch"),
         optional=OPTIONAL,

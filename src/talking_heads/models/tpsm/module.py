@@ -57,17 +57,20 @@ from talking_heads.models.fomm.module import plain
 from talking_heads.models.motion.avd import (
     avd_optimizer_config,
     avd_validation_step,
+    check_stage,
     random_scale_matrix,
 )
 from talking_heads.models.motion.blocks import ImagePyramide, Vgg19, load_vgg19
 from talking_heads.models.motion.training import (
+    BETAS,
+    frozen_on_device,
     load_init_checkpoint,
     log_training_losses,
+    log_validation_l1,
     multistep_config,
 )
 from talking_heads.models.tpsm.networks import Keypoints, RandomTPS, build_networks
 
-STAGES = ("reconstruction", "avd")
 #: upstream ``train.py`` clips these networks' gradients to this infinity norm
 GRAD_CLIP_MAX_NORM = 10.0
 
@@ -129,7 +132,8 @@ class TPSMLightning(pl.LightningModule):
     """TPSM: keypoint detector + dense motion + inpainting (+ background predictor, AVD).
 
     ``model_params``, ``train_params`` and ``train_avd_params`` are laid out as upstream's YAML
-    (``config/vox-256.yaml``). ``stage`` picks the trained part (:data:`STAGES`);
+    (``config/vox-256.yaml``). ``stage`` picks the trained part
+    (:data:`~talking_heads.models.motion.avd.STAGES`);
     ``init_checkpoint`` is one of our checkpoints whose weights start a fit.
     ``perceptual_pretrained`` as in :class:`~talking_heads.models.fomm.module.FOMMLightning`.
     Batches are dicts with ``source`` and ``driving`` float tensors ``(B, 3, H, W)`` in [0, 1].
@@ -152,10 +156,7 @@ class TPSMLightning(pl.LightningModule):
         perceptual_pretrained = plain(perceptual_pretrained)
         init_checkpoint = plain(init_checkpoint)
         resolution = int(resolution)
-        if stage not in STAGES:
-            raise ValueError(f"stage {stage!r} is not one of {', '.join(STAGES)}")
-        if stage == "avd" and not train_avd_params:
-            raise ValueError("stage 'avd' needs train_avd_params")
+        check_stage(stage, train_avd_params)
         self.save_hyperparameters()
         networks = build_networks(model_params)
         self.inpainting_network = networks["inpainting_network"]
@@ -176,11 +177,7 @@ class TPSMLightning(pl.LightningModule):
     @property
     def vgg(self) -> Vgg19 | None:
         """The perceptual-loss network, on this module's device."""
-        if not self._vgg:
-            return None
-        if self._vgg[0].mean.device != self.device:
-            self._vgg[0] = self._vgg[0].to(self.device)
-        return self._vgg[0]
+        return frozen_on_device(self._vgg, self.device)
 
     def uses_background(self, epoch: int) -> bool:
         """Whether the background motion is predicted in ``epoch`` (upstream's ``bg_start``)."""
@@ -280,7 +277,6 @@ class TPSMLightning(pl.LightningModule):
         ``avd``: the AVD L1 without rescaling, ``val/avd_l1``)."""
         if self.stage == "avd":
             return avd_validation_step(self, batch)
-        bs = batch["source"].shape[0]
         source, driving = batch["source"], batch["driving"]
         bg_param = self.bg_predictor(source, driving) if self.bg_predictor is not None else None
         dense_motion = self.dense_motion_network(
@@ -290,14 +286,11 @@ class TPSMLightning(pl.LightningModule):
             bg_param=bg_param,
         )
         prediction = self.inpainting_network(source, dense_motion)["prediction"]
-        l1 = torch.abs(prediction - driving).mean()
-        self.log("val/l1", l1, prog_bar=True, batch_size=bs)
-        return l1
+        return log_validation_l1(self, prediction, driving)
 
     def configure_optimizers(self):
         if self.stage == "avd":
             return avd_optimizer_config(self.avd_network, self.train_avd_params)
-        betas = (0.5, 0.999)
         lr = self.train_params["lr_generator"]
         groups = [
             {
@@ -310,5 +303,5 @@ class TPSMLightning(pl.LightningModule):
         ]
         if self.bg_predictor is not None:
             groups.append({"params": list(self.bg_predictor.parameters())})
-        optimizer = torch.optim.Adam(groups, lr=lr, betas=betas, weight_decay=1e-4)
+        optimizer = torch.optim.Adam(groups, lr=lr, betas=BETAS, weight_decay=1e-4)
         return multistep_config(optimizer, self.train_params["epoch_milestones"])

@@ -1,0 +1,327 @@
+"""Perceptual metrics: LPIPS (per frame), FID and IS (per frame set).
+
+- ``lpips``: ``lpips`` 0.1.4 ``LPIPS(net='alex', version='0.1')`` (richzhang/
+  PerceptualSimilarity): frames mapped from [0, 1] to [-1, 1], the v0.1 scaling layer
+  (shift [-.030, -.088, -.188], scale [.458, .448, .450]), AlexNet's five ReLU outputs, each
+  unit-normalised over channels (eps 1e-10), squared differences weighted by the 1x1 linear
+  heads (no bias), spatially averaged and summed. Backbone: torchvision's ImageNet AlexNet
+  ``alexnet-owt-7be5be79.pth`` from the weights directory (what ``lpips`` downloads through
+  ``tv.alexnet(pretrained=True)``); heads: the v0.1 ``alex.pth`` that torchmetrics ships
+  (byte-identical to the one inside the ``lpips`` wheel; sha256 checked).
+- ``fid``: pytorch-fid 0.3.0: its FID Inception (torchvision's Inception v3 with pytorch-fid's
+  ``FIDInceptionA/C/E_1/E_2`` blocks, 1008 classes) loading ``pt_inception-2015-12-05-
+  6726825d.pth`` from the weights directory, inputs resized to 299x299 (bilinear,
+  ``align_corners=False``) and mapped to [-1, 1], 2048-d pool3 features, and
+  ``pytorch_fid.fid_score.calculate_frechet_distance`` (its steps, see
+  :func:`frechet_distance`) on their means and ``np.cov`` covariances. Generated frames
+  against reference frames; the frame counts are reported (fewer than 2,048 frames give
+  rank-deficient covariances: the value is then only indicative, and is flagged).
+- ``is``: the Inception Score as torch-fidelity 0.4.0 computes it (``isc_features_to_metric``:
+  ``logits_unbiased`` = pool3 · fcᵀ without bias over the 1008 classes, rows shuffled with
+  ``RandomState(2020)``, 10 splits, exp of the mean KL per split; mean and std), on the same
+  network and input path as ``fid``. torch-fidelity feeds uint8 images through a TF1-exact
+  resize instead; on frames already near 299 pixels the difference is small, and it is
+  stated here rather than hidden.
+"""
+
+from __future__ import annotations
+
+import warnings
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from talking_heads.metrics.base import METRICS, Metric, SetMetric
+from talking_heads.weights import load_state_dict, resolve, verify_sha256
+
+__all__ = ["FID", "LPIPS", "FIDInception", "InceptionScore", "LPIPSNet", "inception_score"]
+
+#: sha256 of lpips v0.1 ``alex.pth`` (the same bytes in lpips 0.1.4 and torchmetrics)
+LPIPS_ALEX_HEADS_SHA256 = "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0"
+LPIPS_SHIFT = (-0.030, -0.088, -0.188)
+LPIPS_SCALE = (0.458, 0.448, 0.450)
+ALEX_CHANNELS = (64, 192, 384, 256, 256)
+#: AlexNet ``features`` indices after which lpips takes its five ReLU outputs
+ALEX_SLICES = ((0, 2), (2, 5), (5, 8), (8, 10), (10, 12))
+
+
+def lpips_heads_path() -> Path:
+    """The v0.1 AlexNet linear heads shipped inside torchmetrics."""
+    root = resources.files("torchmetrics") / "functional" / "image" / "lpips_models" / "alex.pth"
+    return Path(str(root))
+
+
+class LPIPSNet(nn.Module):
+    """LPIPS v0.1 with AlexNet: parameters ``net.*`` (AlexNet features) and ``lins.<k>``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from torchvision.models import alexnet
+
+        features = alexnet(weights=None).features
+        self.slices = nn.ModuleList(
+            nn.Sequential(*[features[i] for i in range(a, b)]) for a, b in ALEX_SLICES
+        )
+        self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in ALEX_CHANNELS)
+        self.register_buffer("shift", torch.tensor(LPIPS_SHIFT).view(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor(LPIPS_SCALE).view(1, 3, 1, 1))
+
+    def load_alexnet(self, state: dict[str, Tensor]) -> None:
+        """Load torchvision AlexNet weights (``features.<i>.weight`` ...), strictly."""
+        features = {k: v for k, v in state.items() if k.startswith("features.")}
+        mapping = {}
+        for s, (a, b) in enumerate(ALEX_SLICES):
+            for i in range(a, b):
+                for p in ("weight", "bias"):
+                    if f"features.{i}.{p}" in features:
+                        mapping[f"slices.{s}.{i - a}.{p}"] = features.pop(f"features.{i}.{p}")
+        if features:
+            raise KeyError(f"unexpected AlexNet keys {sorted(features)}")
+        missing, unexpected = self.load_state_dict(mapping, strict=False)
+        if unexpected or [k for k in missing if k.startswith("slices.")]:
+            raise KeyError(
+                f"AlexNet weights do not fit: missing {missing}, unexpected {unexpected}"
+            )
+
+    def load_heads(self, state: dict[str, Tensor]) -> None:
+        """Load lpips' ``lin<k>.model.1.weight`` heads, strictly."""
+        expected = {f"lin{k}.model.1.weight" for k in range(5)}
+        if set(state) != expected:
+            raise KeyError(f"LPIPS heads: expected keys {sorted(expected)}, got {sorted(state)}")
+        for k in range(5):
+            self.lins[k].weight.data.copy_(state[f"lin{k}.model.1.weight"])
+
+    def forward(self, generated: Tensor, reference: Tensor) -> Tensor:
+        """LPIPS per pair of ``(N, 3, H, W)`` frames in [0, 1]."""
+        x = torch.cat([generated, reference]) * 2 - 1
+        x = (x - self.shift) / self.scale
+        total = torch.zeros(len(generated), device=x.device, dtype=x.dtype)
+        for s, block in enumerate(self.slices):
+            x = block(x)
+            unit = x / (torch.sqrt(torch.sum(x**2, dim=1, keepdim=True)) + 1e-10)
+            gen, ref = unit.chunk(2)
+            total = total + self.lins[s]((gen - ref) ** 2).mean(dim=(1, 2, 3))
+        return total
+
+
+@METRICS.register("lpips")
+class LPIPS(Metric):
+    """LPIPS (AlexNet, v0.1) per frame, as the ``lpips`` package computes it."""
+
+    name: ClassVar[str] = "lpips"
+    higher_is_better: ClassVar[bool] = False
+    reference: ClassVar[str] = (
+        "lpips 0.1.4 LPIPS(net='alex', version='0.1') on frames mapped to [-1, 1] "
+        "(normalize=True): scaling layer, 5 AlexNet ReLU layers unit-normalised, squared "
+        "difference, linear heads, spatial mean, sum; torchvision alexnet-owt-7be5be79.pth"
+    )
+
+    def __init__(self, network: LPIPSNet | None = None) -> None:
+        if network is None:
+            network = LPIPSNet()
+            network.load_alexnet(load_state_dict(resolve("alexnet")))
+            heads = lpips_heads_path()
+            verify_sha256(heads, LPIPS_ALEX_HEADS_SHA256)
+            network.load_heads(torch.load(heads, map_location="cpu", weights_only=True))
+        self.network = network.eval().requires_grad_(False)
+
+    def to(self, device: torch.device | str) -> LPIPS:
+        self.network.to(device)
+        return self
+
+    def __call__(self, generated: Tensor, reference: Tensor | None, **inputs: Any) -> Tensor:
+        """Per-frame LPIPS (computed in float32, as the reference runs)."""
+        self.check_pair(generated, reference)  # type: ignore[arg-type]
+        out = self.network(generated.float(), reference.float())  # type: ignore[union-attr]
+        return out.to(generated.dtype)
+
+
+class FIDInception(nn.Module):
+    """pytorch-fid's FID Inception v3 (TF ``inception-2015-12-05`` port), pool3 and logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from pytorch_fid.inception import (
+            FIDInceptionA,
+            FIDInceptionC,
+            FIDInceptionE_1,
+            FIDInceptionE_2,
+            _inception_v3,
+        )
+
+        net = _inception_v3(num_classes=1008, aux_logits=False, weights=None)
+        net.Mixed_5b = FIDInceptionA(192, pool_features=32)
+        net.Mixed_5c = FIDInceptionA(256, pool_features=64)
+        net.Mixed_5d = FIDInceptionA(288, pool_features=64)
+        net.Mixed_6b = FIDInceptionC(768, channels_7x7=128)
+        net.Mixed_6c = FIDInceptionC(768, channels_7x7=160)
+        net.Mixed_6d = FIDInceptionC(768, channels_7x7=160)
+        net.Mixed_6e = FIDInceptionC(768, channels_7x7=192)
+        net.Mixed_7b = FIDInceptionE_1(1280)
+        net.Mixed_7c = FIDInceptionE_2(2048)
+        self.inception = net
+
+    def forward(self, frames: Tensor) -> tuple[Tensor, Tensor]:
+        """2048-d pool3 features and 1008 unbiased logits of frames in [0, 1]."""
+        n = self.inception
+        x = F.interpolate(frames, size=(299, 299), mode="bilinear", align_corners=False)
+        x = 2 * x - 1
+        x = F.max_pool2d(n.Conv2d_2b_3x3(n.Conv2d_2a_3x3(n.Conv2d_1a_3x3(x))), 3, 2)
+        x = F.max_pool2d(n.Conv2d_4a_3x3(n.Conv2d_3b_1x1(x)), 3, 2)
+        for block in ("5b", "5c", "5d", "6a", "6b", "6c", "6d", "6e", "7a", "7b", "7c"):
+            x = getattr(n, f"Mixed_{block}")(x)
+        pool3 = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return pool3, pool3 @ n.fc.weight.T
+
+
+def load_fid_inception() -> FIDInception:
+    """The FID Inception with ``pt_inception-2015-12-05-6726825d.pth``, strictly."""
+    network = FIDInception()
+    network.inception.load_state_dict(load_state_dict(resolve("pt_inception")))
+    return network
+
+
+class _InceptionFeatures(SetMetric):
+    """Accumulates FID-Inception pool3 features and logits over batches."""
+
+    def __init__(self, network: FIDInception | None = None, batch_size: int = 50) -> None:
+        self.network = (network or load_fid_inception()).eval().requires_grad_(False)
+        self.batch_size = int(batch_size)
+        self.device = torch.device("cpu")
+        self.reset()
+
+    def to(self, device: torch.device | str) -> _InceptionFeatures:
+        self.device = torch.device(device)
+        self.network.to(self.device)
+        return self
+
+    def reset(self) -> None:
+        self._pool: dict[str, list[np.ndarray]] = {"generated": [], "reference": []}
+        self._logits: list[np.ndarray] = []
+
+    def _features(self, frames: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        pools, logits = [], []
+        for start in range(0, len(frames), self.batch_size):
+            pool, logit = self.network(frames[start : start + self.batch_size].float())
+            pools.append(pool.double().cpu().numpy())
+            logits.append(logit.double().cpu().numpy())
+        return np.concatenate(pools), np.concatenate(logits)
+
+
+def frechet_distance(first: np.ndarray, second: np.ndarray, eps: float = 1e-6) -> float:
+    """pytorch-fid's ``calculate_frechet_distance`` of two feature sets ``(N, D)``.
+
+    The same steps as pytorch-fid 0.3.0 (means, ``np.cov``, ``scipy.linalg.sqrtm`` of the
+    covariance product, ``eps`` on the diagonals when that is not finite, an error when the
+    diagonal's imaginary part exceeds 1e-3, else its real part), written out because
+    pytorch-fid passes ``sqrtm(..., disp=False)``, deprecated in SciPy 1.16 and removed in
+    1.18; ``sqrtm`` without it returns the same matrix.
+    """
+    from scipy import linalg
+
+    mu1, mu2 = first.mean(axis=0), second.mean(axis=0)
+    sigma1, sigma2 = np.cov(first, rowvar=False), np.cov(second, rowvar=False)
+    diff = mu1 - mu2
+    covmean = linalg.sqrtm(sigma1.dot(sigma2))
+    if not np.isfinite(covmean).all():
+        warnings.warn(
+            f"FID: singular covariance product; adding {eps} to the diagonals", stacklevel=2
+        )
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f"FID: imaginary component {np.max(np.abs(covmean.imag))}")
+        covmean = covmean.real
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+@METRICS.register("fid")
+class FID(_InceptionFeatures):
+    """Fréchet Inception Distance of generated vs reference frames (pytorch-fid)."""
+
+    name: ClassVar[str] = "fid"
+    higher_is_better: ClassVar[bool] = False
+    reference: ClassVar[str] = (
+        "pytorch-fid 0.3.0: FID Inception pt_inception-2015-12-05-6726825d.pth, 299x299 "
+        "bilinear resize, [-1, 1], 2048-d pool3, np.cov, calculate_frechet_distance "
+        "(scipy sqrtm, eps 1e-6 fallback); all generated vs all reference frames"
+    )
+
+    def update(self, generated: Tensor, reference: Tensor | None, **inputs: Any) -> None:
+        if reference is None:
+            raise ValueError("FID compares generated frames with reference frames")
+        self._pool["generated"].append(self._features(generated)[0])
+        self._pool["reference"].append(self._features(reference)[0])
+
+    def compute(self) -> dict[str, float]:
+        generated = np.concatenate(self._pool["generated"]) if self._pool["generated"] else None
+        reference = np.concatenate(self._pool["reference"]) if self._pool["reference"] else None
+        if generated is None or reference is None or min(len(generated), len(reference)) < 2:
+            return {"fid": float("nan"), "num_generated": 0, "num_reference": 0}
+        dims = generated.shape[1]
+        full_rank = min(len(generated), len(reference)) > dims
+        if not full_rank:
+            warnings.warn(
+                f"FID on {len(generated)} generated / {len(reference)} reference frames: fewer "
+                f"than {dims + 1}, the covariances are rank-deficient (value only indicative)",
+                stacklevel=2,
+            )
+        return {
+            "fid": frechet_distance(generated, reference),
+            "num_generated": len(generated),
+            "num_reference": len(reference),
+            "full_rank_covariance": full_rank,
+        }
+
+
+def inception_score(
+    logits: np.ndarray, splits: int = 10, shuffle: bool = True, seed: int = 2020
+) -> tuple[float, float]:
+    """torch-fidelity's ``isc_features_to_metric``: mean and std of exp(E KL(p(y|x) || p(y)))."""
+    features = torch.as_tensor(logits)
+    count = features.shape[0]
+    if shuffle:
+        features = features[np.random.RandomState(seed).permutation(count), :]
+    features = features.double()
+    p, log_p = features.softmax(dim=1), features.log_softmax(dim=1)
+    scores = []
+    for i in range(splits):
+        chunk = slice(i * count // splits, (i + 1) * count // splits)
+        q = p[chunk].mean(dim=0, keepdim=True)
+        kl = p[chunk] * (log_p[chunk] - q.log())
+        scores.append(kl.sum(dim=1).mean().exp().item())
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+@METRICS.register("is")
+class InceptionScore(_InceptionFeatures):
+    """Inception Score of the generated frames (torch-fidelity's definition)."""
+
+    name: ClassVar[str] = "is"
+    higher_is_better: ClassVar[bool] = True
+    needs_reference: ClassVar[bool] = False
+    outputs: ClassVar[tuple[str, ...]] = ("is", "is_std")
+    reference: ClassVar[str] = (
+        "torch-fidelity 0.4.0 isc_features_to_metric: logits_unbiased (pool3 @ fc.T, 1008 "
+        "classes), RandomState(2020) shuffle, 10 splits, mean/std of exp(mean KL); features "
+        "from pytorch-fid's FID Inception input path (bilinear 299, [-1, 1])"
+    )
+
+    def update(self, generated: Tensor, reference: Tensor | None, **inputs: Any) -> None:
+        self._logits.append(self._features(generated)[1])
+
+    def compute(self) -> dict[str, float]:
+        if not self._logits:
+            return {"is": float("nan"), "is_std": float("nan"), "num_generated": 0}
+        logits = np.concatenate(self._logits)
+        if len(logits) < 10:  # torch-fidelity's 10 splits would hold empty ones
+            warnings.warn(f"IS needs at least 10 frames, got {len(logits)}", stacklevel=2)
+            return {"is": float("nan"), "is_std": float("nan"), "num_generated": len(logits)}
+        mean, std = inception_score(logits)
+        return {"is": mean, "is_std": std, "num_generated": len(logits)}

@@ -1,0 +1,238 @@
+"""LSE-D / LSE-C: lip-sync error distance and confidence with SyncNet (syncnet_python).
+
+Reproduces Wav2Lip's ``evaluation/scores_LSE/SyncNetInstance_calc_scores.py`` (joonson/
+syncnet_python's ``SyncNetInstance.evaluate``) with the ``calculate_scores_LRS.py`` protocol:
+
+- video: every frame resized to 224x224 (``cv2.resize``, bilinear, on BGR uint8, as the
+  script does on each frame it reads), fed as float BGR without normalisation, in windows
+  of 5 consecutive frames (stride 1) to SyncNet's lip stream;
+- audio: 16 kHz mono int16 (other rates and containers are converted by ffmpeg as the
+  pipeline's ``ffmpeg -ac 1 -ar 16000`` does), python_speech_features MFCC (13 coefficients
+  at 100 Hz, :func:`~talking_heads.preprocess.audio.syncnet_mfcc`), windows of 20 MFCC
+  frames starting at 4 x the video frame index;
+- ``min_length = min(frames, samples // 640)`` (25 fps and 16 kHz hard-coded upstream),
+  ``lastframe = min_length - 5`` windows;
+- distances: the audio features zero-padded by ``vshift = 15`` on both sides, Euclidean
+  ``pairwise_distance`` (eps 1e-6, embeddings not normalised) of each video window against
+  the 31 audio windows around it; ``mdist`` = mean over windows per offset;
+  **LSE-D = min mdist**, **LSE-C = median(mdist) - min mdist**, AV offset = 15 - argmin.
+
+Upstream writes the frames to JPEG files and reads them back; here frames stay in memory
+(no JPEG round trip, so values can differ from a JPEG-based run by JPEG's loss; on the
+same decoded frames they are equal), all windows run batched, and the 31 x N distances are
+one tensor operation; the lip stream runs over runs of consecutive frames instead of
+stacked 5-frame windows (:meth:`LSE.lip_embeddings`: identical values, a fifth of the
+input copies). Videos must be 25 fps (upstream assumes it without checking); another
+rate gives NaN with a warning rather than a silently wrong alignment. A video shorter than 6
+frames gives NaN. Weights: ``syncnet_v2.model``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from talking_heads.metrics.base import METRICS, VideoMetric
+from talking_heads.weights import load_state_dict, resolve
+
+__all__ = ["LSE", "SyncNet", "load_syncnet", "sync_scores"]
+
+FPS = 25
+SAMPLE_RATE = 16_000
+VSHIFT = 15
+WINDOW = 5
+SIZE = 224
+
+
+def _bn_relu(kind: type[nn.Module], channels: int) -> list[nn.Module]:
+    return [kind(channels), nn.ReLU(inplace=True)]
+
+
+class SyncNet(nn.Module):
+    """syncnet_python's ``SyncNetModel.S`` with its parameter names (``netcnnaud``,
+    ``netfcaud``, ``netcnnlip``, ``netfclip``), so ``syncnet_v2.model`` loads strictly."""
+
+    def __init__(self, embedding: int = 1024) -> None:
+        super().__init__()
+        self.netcnnaud = nn.Sequential(
+            nn.Conv2d(1, 64, 3, 1, 1),
+            *_bn_relu(nn.BatchNorm2d, 64),
+            nn.MaxPool2d(1, 1),
+            nn.Conv2d(64, 192, 3, 1, 1),
+            *_bn_relu(nn.BatchNorm2d, 192),
+            nn.MaxPool2d(3, (1, 2)),
+            nn.Conv2d(192, 384, 3, padding=1),
+            *_bn_relu(nn.BatchNorm2d, 384),
+            nn.Conv2d(384, 256, 3, padding=1),
+            *_bn_relu(nn.BatchNorm2d, 256),
+            nn.Conv2d(256, 256, 3, padding=1),
+            *_bn_relu(nn.BatchNorm2d, 256),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(256, 512, (5, 4)),
+            *_bn_relu(nn.BatchNorm2d, 512),
+        )
+        self.netfcaud = self._head(embedding)
+        self.netfclip = self._head(embedding)
+        self.netcnnlip = nn.Sequential(
+            nn.Conv3d(3, 96, (5, 7, 7), (1, 2, 2)),
+            *_bn_relu(nn.BatchNorm3d, 96),
+            nn.MaxPool3d((1, 3, 3), (1, 2, 2)),
+            nn.Conv3d(96, 256, (1, 5, 5), (1, 2, 2), (0, 1, 1)),
+            *_bn_relu(nn.BatchNorm3d, 256),
+            nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)),
+            nn.Conv3d(256, 256, (1, 3, 3), padding=(0, 1, 1)),
+            *_bn_relu(nn.BatchNorm3d, 256),
+            nn.Conv3d(256, 256, (1, 3, 3), padding=(0, 1, 1)),
+            *_bn_relu(nn.BatchNorm3d, 256),
+            nn.Conv3d(256, 256, (1, 3, 3), padding=(0, 1, 1)),
+            *_bn_relu(nn.BatchNorm3d, 256),
+            nn.MaxPool3d((1, 3, 3), (1, 2, 2)),
+            nn.Conv3d(256, 512, (1, 6, 6)),
+            *_bn_relu(nn.BatchNorm3d, 512),
+        )
+
+    @staticmethod
+    def _head(embedding: int) -> nn.Sequential:
+        return nn.Sequential(
+            nn.Linear(512, 512), nn.BatchNorm1d(512), nn.ReLU(), nn.Linear(512, embedding)
+        )
+
+    def forward_aud(self, mfcc: Tensor) -> Tensor:
+        """Audio embeddings of MFCC windows ``(N, 1, 13, 20)``."""
+        return self.netfcaud(self.netcnnaud(mfcc).flatten(1))
+
+    def forward_lip(self, frames: Tensor) -> Tensor:
+        """Lip embeddings of BGR 0-255 frame windows ``(N, 3, 5, 224, 224)``."""
+        return self.netfclip(self.netcnnlip(frames).flatten(1))
+
+
+def load_syncnet() -> SyncNet:
+    """SyncNet with ``syncnet_v2.model`` (strict keys)."""
+    network = SyncNet()
+    network.load_state_dict(load_state_dict(resolve("syncnet")))
+    return network
+
+
+def _audio_int16(path: Path) -> np.ndarray:
+    """16 kHz mono samples on the int16 scale (ffmpeg converts other rates/containers)."""
+    from talking_heads.preprocess.audio import extract_audio, read_wav
+
+    samples, rate = read_wav(path) if path.suffix.lower() == ".wav" else (None, 0)
+    if samples is None or rate != SAMPLE_RATE:
+        with tempfile.TemporaryDirectory() as folder:
+            converted = extract_audio(path, Path(folder) / "audio.wav", SAMPLE_RATE)
+            samples, rate = read_wav(converted)
+    return np.round(samples.astype(np.float64) * 32768).astype(np.int16)
+
+
+def sync_scores(lip: Tensor, audio: Tensor, vshift: int = VSHIFT) -> dict[str, float]:
+    """LSE-D, LSE-C and the AV offset from window embeddings ``(N, D)`` of both streams."""
+    width = 2 * vshift + 1
+    padded = F.pad(audio, (0, 0, vshift, vshift))
+    windows = padded.unfold(0, width, 1).transpose(1, 2)  # (N, 31, D)
+    distances = (lip[:, None, :] - windows + 1e-6).norm(dim=2)  # pairwise_distance, eps 1e-6
+    mdist = distances.mean(dim=0)
+    minval, minidx = torch.min(mdist, 0)
+    return {
+        "lse_d": float(minval),
+        "lse_c": float(torch.median(mdist) - minval),
+        "av_offset": float(vshift - int(minidx)),
+    }
+
+
+@METRICS.register("lse")
+class LSE(VideoMetric):
+    """LSE-D, LSE-C and AV offset of each generated video against its speech (SyncNet)."""
+
+    name: ClassVar[str] = "lse"
+    outputs: ClassVar[tuple[str, ...]] = ("lse_d", "lse_c", "av_offset")
+    higher_is_better: ClassVar[bool] = False  # LSE-D; LSE-C is higher-better (see reference)
+    needs_reference: ClassVar[bool] = False
+    inputs: ClassVar[frozenset[str]] = frozenset({"audio_path"})
+    reference: ClassVar[str] = (
+        "Wav2Lip evaluation/scores_LSE (syncnet_python SyncNetInstance.evaluate, "
+        "calculate_scores_LRS.py protocol): frames resized to 224x224 BGR, 5-frame windows, "
+        "python_speech_features MFCC 13 x 100 Hz, 20-frame windows at 4v, vshift 15, "
+        "Euclidean distances; LSE-D = min mean distance (lower better), LSE-C = median - min "
+        "(higher better), AV offset = 15 - argmin; 25 fps, 16 kHz; syncnet_v2.model"
+    )
+
+    def __init__(self, network: SyncNet | None = None, batch_size: int = 32) -> None:
+        self.network = (network or load_syncnet()).eval().requires_grad_(False)
+        self.batch_size = int(batch_size)
+        self.device = torch.device("cpu")
+
+    def to(self, device: torch.device | str) -> LSE:
+        self.device = torch.device(device)
+        self.network.to(self.device)
+        return self
+
+    @staticmethod
+    def frames_224(frames: Tensor) -> Tensor:
+        """Float RGB ``(T, 3, H, W)`` in [0, 1] -> BGR 0-255 float ``(3, T, 224, 224)``."""
+        import cv2
+
+        rgb = (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
+        images = rgb.permute(0, 2, 3, 1).cpu().numpy()[..., ::-1]
+        resized = np.stack([cv2.resize(np.ascontiguousarray(f), (SIZE, SIZE)) for f in images])
+        return torch.from_numpy(resized).permute(3, 0, 1, 2).float()
+
+    def lip_embeddings(self, video: Tensor, count: int) -> Tensor:
+        """Lip embeddings of the ``count`` 5-frame windows of ``video`` ``(3, T, 224, 224)``.
+
+        Only SyncNet's first convolution spans time (kernel 5, stride 1): running the lip
+        stream over a run of frames gives every window's output at once, exactly the values
+        of the windows run separately, without copying each frame into five windows. Runs of
+        ``batch_size + 4`` frames overlap by 4.
+        """
+        out = []
+        for start in range(0, count, self.batch_size):
+            stop = min(count, start + self.batch_size)
+            run = video[:, start : stop + WINDOW - 1].unsqueeze(0).to(self.device)
+            features = self.network.netcnnlip(run)  # (1, 512, stop - start, 1, 1)
+            features = features.squeeze(0).permute(1, 0, 2, 3).flatten(1)
+            out.append(self.network.netfclip(features).float().cpu())
+        return torch.cat(out)
+
+    def embeddings(self, frames: Tensor, samples: np.ndarray) -> tuple[Tensor, Tensor]:
+        """Lip and audio window embeddings, ``lastframe`` of each."""
+        from talking_heads.preprocess.audio import syncnet_mfcc
+
+        video = self.frames_224(frames)
+        mfcc = torch.from_numpy(syncnet_mfcc(samples, SAMPLE_RATE)).float()[None, None]
+        last = min(video.shape[1], len(samples) // 640) - WINDOW
+        windows = mfcc.unfold(3, 20, 4)[..., :last, :]  # (1, 1, 13, last, 20)
+        windows = windows.permute(3, 0, 1, 2, 4).reshape(last, 1, 13, 20)
+        auds = [
+            self.network.forward_aud(windows[i : i + 4 * self.batch_size].to(self.device))
+            .float()
+            .cpu()
+            for i in range(0, last, 4 * self.batch_size)
+        ]
+        return self.lip_embeddings(video, last), torch.cat(auds)
+
+    def compute_video(
+        self, generated: Tensor, reference: Tensor | None, **inputs: Any
+    ) -> dict[str, float]:
+        """LSE-D, LSE-C and AV offset of one video; NaN if too short or not 25 fps."""
+        nan = dict.fromkeys(self.outputs, float("nan"))
+        fps = inputs.get("fps")
+        if fps is not None and abs(float(fps) - FPS) > 0.01:
+            warnings.warn(
+                f"{inputs.get('stem')}: {fps} fps; SyncNet's windows assume 25 fps: not scored",
+                stacklevel=2,
+            )
+            return nan
+        samples = _audio_int16(Path(inputs["audio_path"]))
+        if min(len(generated), len(samples) // 640) - WINDOW < 1:
+            return nan
+        with torch.inference_mode():
+            lip, audio = self.embeddings(generated, samples)
+        return sync_scores(lip, audio)
