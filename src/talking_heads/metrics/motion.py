@@ -175,11 +175,8 @@ def dlib_head_pose(frame: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
 class _PoseMetric(VideoMetric):
     """Video metrics over a per-frame head pose ``(T, 3)`` (NaN rows where no face)."""
 
-    def __init__(self, detector: str = "dlib_hog", **detector_options: Any) -> None:
-        from talking_heads.preprocess.detect import make_detector
-
+    def __init__(self) -> None:
         self.device = torch.device("cpu")
-        self.detector = make_detector(detector, **detector_options)
 
     @abstractmethod
     def poses(self, frames: Tensor) -> np.ndarray:
@@ -209,9 +206,12 @@ class _HopenetPose(_PoseMetric):
                     f"{weights.weights_dir()}/ (download from {spec.url}); the offline "
                     f"variant {self.name}_dlib needs none"
                 ) from error
+        from talking_heads.preprocess.detect import make_detector
+
         self.network = network.eval().requires_grad_(False)
         self.batch_size = int(batch_size)
-        super().__init__(detector, **detector_options)
+        self.detector = make_detector(detector, **detector_options)
+        super().__init__()
 
     def to(self, device: torch.device | str) -> _HopenetPose:
         """Move Hopenet to ``device``."""
@@ -271,7 +271,7 @@ class _DlibPose(_PoseMetric):
     def __init__(self, detector: str = "dlib_hog", **detector_options: Any) -> None:
         from talking_heads.metrics.faces import FaceFinder
 
-        super().__init__(detector, **detector_options)
+        super().__init__()
         self.faces = FaceFinder(detector, "dlib68", **detector_options)
 
     def poses(self, frames: Tensor) -> np.ndarray:

@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -179,8 +180,10 @@ class FIDInception(nn.Module):
         return pool3, pool3 @ n.fc.weight.T
 
 
+@functools.lru_cache(maxsize=1)
 def load_fid_inception() -> FIDInception:
-    """The FID Inception with ``pt_inception-2015-12-05-6726825d.pth``, strictly."""
+    """The FID Inception with ``pt_inception-2015-12-05-6726825d.pth``, strictly; loaded once
+    per process and shared by ``fid`` and ``is`` (eval mode, no gradients)."""
     network = FIDInception()
     network.inception.load_state_dict(load_state_dict(resolve("pt_inception")))
     return network
