@@ -22,6 +22,13 @@ def carphone_frames(num_frames: int, *, distorted: bool = False, start: int = 0)
     return reader.get_batch(list(range(start, start + num_frames))).asnumpy()
 
 
+def astronaut_crop() -> np.ndarray:
+    """scikit-image's astronaut portrait cropped to carphone's 144x176 around the face."""
+    from skimage.data import astronaut
+
+    return astronaut()[30:174, 130:306]
+
+
 def to_tensor(frames: np.ndarray, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """uint8 ``(N, H, W, 3)`` -> float ``(N, 3, H, W)`` in ``[0, 1]``, exactly ``k / 255``."""
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).to(dtype) / 255.0

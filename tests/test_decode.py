@@ -12,6 +12,7 @@ import pytest
 from talking_heads.preprocess import decode
 from talking_heads.preprocess.decode import (
     UndecodableVideoError,
+    constant_rate_cfr_indices,
     fps_filter_indices,
     open_video,
     probe_container,
@@ -95,6 +96,38 @@ def test_fps_filter_rounds_exact_halves_up_in_integer_time() -> None:
     pts = np.array([0, 6144, 7168], dtype=np.int64)  # 0.0 s, 0.6 s, 0.7 s
     indices = fps_filter_indices(pts, 8192, Fraction(1, 10240), 25)
     assert indices.tolist() == [0] * 15 + [1, 1, 1, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("rate", "count"),
+    [("30000/1001", 250), ("30", 60), ("50", 40), ("24", 30), ("15", 20), ("12.5", 20)],
+)
+def test_cfr_indices_equal_ffmpeg_r_25(rate: str, count: int, tmp_path: Path) -> None:
+    """``ffmpeg -i IN -r 25 OUT`` (syncnet_python's conversion) keeps and repeats exactly the
+    frames :func:`constant_rate_cfr_indices` names, drift tolerance and end flush included."""
+    frames = np.zeros((count, 16, 32, 3), np.uint8)
+    for index in range(count):  # the index in two flat halves, robust to codec rounding
+        frames[index, :, :16] = (index // 16) * 16 + 8
+        frames[index, :, 16:] = (index % 16) * 16 + 8
+    source = tmp_path / "in.mp4"
+    subprocess.run(
+        [
+            *(ffmpeg_exe(), "-nostdin", "-loglevel", "error"),
+            *("-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "32x16", "-r", rate, "-i", "-"),
+            *("-c:v", "libx264rgb", "-qp", "0", str(source)),
+        ],
+        input=frames.tobytes(),
+        check=True,
+    )
+    converted = ffmpeg_frames(source, "-qscale:v", "2", "-async", "1", "-r", "25")
+    halves = converted[:, 8, [8, 24], 1].astype(int) // 16
+    shown = (halves[:, 0] * 16 + halves[:, 1]).tolist()
+    expected = constant_rate_cfr_indices(count, float(Fraction(rate)), 25).tolist()
+    assert shown == expected
+    if Fraction(rate) > 25:
+        assert len(set(shown)) < count  # frames were dropped
+    else:
+        assert len(shown) > count  # frames were repeated
 
 
 def test_ffmpeg_path_gives_the_same_frames_when_decord_cannot_open(

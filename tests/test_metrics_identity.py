@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from metric_media import carphone_frames, to_tensor
+from metric_media import astronaut_crop, carphone_frames, to_tensor
+from random_weights import randomise
 from talking_heads import weights
 from talking_heads.metrics import build_metric
 from talking_heads.metrics.identity import (
@@ -33,32 +34,6 @@ from talking_heads.preprocess.landmarks import LANDMARKERS
 @pytest.fixture(scope="module")
 def frames() -> np.ndarray:
     return carphone_frames(6)
-
-
-def _randomise(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Seeded random weights, including BatchNorm statistics, in eval mode."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, value in net.state_dict().items():
-            if value.is_floating_point():
-                noise = torch.randn(value.shape, generator=gen) * 0.05
-                if value.ndim > 1:  # conv / linear weights: variance-preserving scale
-                    fan_in = value[0].numel()
-                    value.copy_(torch.randn(value.shape, generator=gen) / fan_in**0.5)
-                elif name.endswith("running_var"):
-                    value.copy_(1.0 + noise.abs())
-                elif name.endswith("weight"):  # BatchNorm scales, PReLU slopes
-                    value.copy_(1.0 + noise)
-                else:
-                    value.copy_(noise)
-    return net.eval()
-
-
-def _astronaut_crop() -> np.ndarray:
-    """scikit-image's astronaut portrait cropped to carphone's 144x176 around the face."""
-    from skimage.data import astronaut
-
-    return astronaut()[30:174, 130:306]
 
 
 def test_alignment_matches_skimage_and_cv2(frames: np.ndarray) -> None:
@@ -122,7 +97,7 @@ def test_iresnet_key_layout(depth: str, layers: tuple[int, ...]) -> None:
 @pytest.fixture(scope="module")
 def csim() -> CSIM:
     torch.manual_seed(0)
-    return CSIM(network=_randomise(IResNet("r50")))
+    return CSIM(network=randomise(IResNet("r50")))
 
 
 def test_csim_random_weights_on_real_frames(csim: CSIM, frames: np.ndarray) -> None:
@@ -220,7 +195,7 @@ def test_aed_random_weights(frames: np.ndarray) -> None:
     from skimage.transform import resize
 
     torch.manual_seed(0)
-    aed = AED(network=_randomise(OpenFaceNet(), seed=1))
+    aed = AED(network=randomise(OpenFaceNet(), seed=1))
     gen, ref = to_tensor(frames[:3]).float(), to_tensor(frames[3:6]).float()
     x = aed.preprocess(gen[:1])
     direct = resize(frames[0][..., ::-1], (96, 96)).transpose(2, 0, 1).astype(np.float32)
@@ -238,7 +213,7 @@ def test_aed_random_weights(frames: np.ndarray) -> None:
 
 def test_dlib_variants_separate_identities(frames: np.ndarray) -> None:
     own = to_tensor(frames[:1]).float()
-    other = to_tensor(_astronaut_crop()[None]).float()
+    other = to_tensor(astronaut_crop()[None]).float()
     gen = to_tensor(carphone_frames(3, start=40)).float()
     csim = CSIMDlib()
     same, different = csim(gen, None, source=own), csim(gen, None, source=other)

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from metric_media import carphone_frames, to_tensor
+from random_weights import random_face_states
 from talking_heads import weights
 from talking_heads.metrics import build_metric
 from talking_heads.metrics.faces import FaceFinder
@@ -142,22 +143,12 @@ def test_akd_without_its_weights_names_the_files(tmp_path, monkeypatch) -> None:
 
 @pytest.fixture(scope="module")
 def random_face_weights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Seeded random S3FD and 2D-FAN-4 (face_alignment's modules) under the upstream names;
+    """Seeded random S3FD and 2D-FAN-4 (face_alignment 1.5 layouts) under the upstream names;
     ``$TALKING_HEADS_WEIGHTS`` points there, checksums skipped (test opt-in)."""
-    from face_alignment import models as fa_models
-    from face_alignment.detection.sfd.net_s3fd import s3fd
-
-    torch.manual_seed(0)
-    detector = s3fd().eval()
-    torch.manual_seed(1)
-    fan = fa_models.FAN(4)
-    for module in fan.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.1, 0.1)
-            module.running_var.uniform_(0.5, 1.5)
     folder = tmp_path_factory.mktemp("face_weights")
-    torch.save(detector.state_dict(), folder / S3FD_FILE)
-    torch.save(fan.state_dict(), folder / FAN_FILE)
+    states = random_face_states()
+    torch.save(states["s3fd"], folder / S3FD_FILE)
+    torch.save(states["fan68"], folder / FAN_FILE)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(weights.WEIGHTS_ENV, str(folder))
         patch.setenv(weights.ALLOW_UNVERIFIED_ENV, "1")

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from metric_media import carphone_frames, to_tensor
+from random_weights import random_hopenet
 from talking_heads import weights
 from talking_heads.metrics import build_metric
 from talking_heads.metrics.motion import (
@@ -122,16 +123,7 @@ def test_hopenet_crop_box_matches_upstream() -> None:
 
 @pytest.fixture(scope="module")
 def hopenet() -> Hopenet:
-    torch.manual_seed(0)
-    net = Hopenet()
-    gen = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for name, value in net.state_dict().items():
-            if name.endswith("running_var"):
-                value.copy_(1.0 + 0.1 * torch.rand(value.shape, generator=gen))
-            elif name.startswith("fc_"):
-                value.copy_(0.05 * torch.randn(value.shape, generator=gen))
-    return net.eval()
+    return random_hopenet()
 
 
 def test_hopenet_pipeline_matches_deep_head_pose(hopenet: Hopenet) -> None:

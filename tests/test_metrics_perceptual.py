@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from metric_media import carphone_frames, to_tensor
+from metric_media import astronaut_crop, carphone_frames, to_tensor
+from random_weights import random_fid_state
 from talking_heads import weights
 from talking_heads.metrics import build_metric
 from talking_heads.metrics.perceptual import (
     FID,
     LPIPS,
+    FIDDlib,
     FIDInception,
     InceptionScore,
     LPIPSNet,
@@ -56,21 +58,10 @@ def test_lpips_equals_the_lpips_package(frames) -> None:
     assert LPIPS(network)(target, target).abs().max() < 1e-7
 
 
-def _random_fid_state(seed: int = 0) -> dict[str, torch.Tensor]:
-    torch.manual_seed(seed)
-    network = FIDInception()
-    # BatchNorm variances away from 1, like trained ones; the running means stay 0: shifted
-    # means make this deep random network's pool3 features the same for every input
-    for module in network.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_var.uniform_(0.5, 1.5)
-    return network.inception.state_dict()
-
-
 def test_fid_features_equal_pytorch_fid(frames, monkeypatch) -> None:
     import pytorch_fid.inception as reference
 
-    state = _random_fid_state()
+    state = random_fid_state()
     monkeypatch.setattr(reference, "load_state_dict_from_url", lambda *a, **k: state)
     theirs_net = reference.InceptionV3([reference.InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval()
     ours_net = FIDInception().eval()
@@ -187,3 +178,47 @@ def test_missing_weights_name_the_files(tmp_path, monkeypatch) -> None:
         build_metric("lpips")
     with pytest.raises(weights.MissingWeightsError, match=r"pt_inception-2015-12-05-6726825d"):
         build_metric("fid")
+
+
+def _face_recognition_descriptors(images: np.ndarray) -> np.ndarray:
+    """face_recognition.face_encodings' steps with dlib directly: HOG faces with one
+    upsampling, the 5-point shape of the first face, one-jitter descriptor."""
+    import dlib
+    import face_recognition_models as models
+
+    detector = dlib.get_frontal_face_detector()
+    shape5 = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
+    encoder = dlib.face_recognition_model_v1(models.face_recognition_model_location())
+    rows = []
+    for image in images:
+        faces = detector(image, 1)
+        if len(faces):
+            shape = shape5(image, faces[0])
+            rows.append(np.array(encoder.compute_face_descriptor(image, shape, 1)))
+    return np.stack(rows)
+
+
+def test_fid_dlib_is_the_frechet_distance_of_dlib_face_descriptors() -> None:
+    reference = carphone_frames(12)
+    later = carphone_frames(12, start=40)
+    faceless = np.full((2, *later.shape[1:]), 128, np.uint8)
+    metric = FIDDlib()
+    metric.update(to_tensor(np.concatenate([later, faceless])).float(), to_tensor(reference))
+    result = metric.compute()
+    expected = frechet_distance(
+        _face_recognition_descriptors(later), _face_recognition_descriptors(reference)
+    )
+    assert result["fid_dlib"] == pytest.approx(expected, rel=1e-9)
+    assert (result["num_generated"], result["skipped_frames"]) == (12, 2)
+    assert result["num_reference"] == 12 and result["skipped_reference_frames"] == 0
+    metric.reset()
+    metric.update(to_tensor(reference), to_tensor(reference))
+    assert abs(metric.compute()["fid_dlib"]) < 1e-6
+    # another person is farther from the reference than the same person later in the clip
+    rng = np.random.default_rng(0)
+    other = np.clip(
+        astronaut_crop()[None].astype(int) + rng.integers(-8, 9, (12, 144, 176, 3)), 0, 255
+    ).astype(np.uint8)
+    metric.reset()
+    metric.update(to_tensor(other), to_tensor(reference))
+    assert metric.compute()["fid_dlib"] > 2 * expected

@@ -37,6 +37,7 @@ __all__ = [
     "CSIM",
     "AEDDlib",
     "CSIMDlib",
+    "DlibDescriptor",
     "IResNet",
     "OpenFaceNet",
     "five_points",
@@ -511,7 +512,7 @@ class CSIM(_CSIMBase):
         return out
 
 
-class _DlibDescriptor:
+class DlibDescriptor:
     """dlib's face descriptor of the best-scoring HOG face, as face_recognition computes it
     (``face_encodings(image)``: HOG detection with 1 upsampling, the 5-point shape,
     ``compute_face_descriptor(image, shape, num_jitters=1)``)."""
@@ -546,11 +547,11 @@ class _DlibDescriptor:
 
 
 class _DlibEmbedding:
-    """Identity embedding by :class:`_DlibDescriptor` (the offline variants)."""
+    """Identity embedding by :class:`DlibDescriptor` (the offline variants)."""
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[call-arg]
-        self.descriptor = _DlibDescriptor()
+        self.descriptor = DlibDescriptor()
 
     def embed(self, frames: Tensor) -> Tensor:
         """dlib descriptors per frame (NaN rows where no face is found)."""

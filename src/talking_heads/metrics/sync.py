@@ -22,15 +22,16 @@ Upstream writes the frames to JPEG files and reads them back; here frames stay i
 same decoded frames they are equal), all windows run batched, and the 31 x N distances are
 one tensor operation; the lip stream runs over runs of consecutive frames instead of
 stacked 5-frame windows (:meth:`LSE.lip_embeddings`: identical values, a fifth of the
-input copies). Videos must be 25 fps (upstream assumes it without checking); another
-rate gives NaN with a warning rather than a silently wrong alignment. A video shorter than 6
-frames gives NaN. Weights: ``syncnet_v2.model``.
+input copies). A video at another rate is first converted to 25 fps exactly as the
+real-video pipeline (``run_pipeline.py``) converts every video, ``ffmpeg -r 25``
+(:func:`~talking_heads.preprocess.decode.constant_rate_cfr_indices`: the same frames ffmpeg
+keeps or repeats, without a re-encode); the audio is read by time and needs no change. A
+video shorter than 6 frames (after the conversion) gives NaN. Weights: ``syncnet_v2.model``.
 """
 
 from __future__ import annotations
 
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,9 +41,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from talking_heads.metrics.base import METRICS, VideoMetric
+from talking_heads.preprocess.decode import constant_rate_cfr_indices
 from talking_heads.weights import load_state_dict, resolve
 
-__all__ = ["LSE", "SyncNet", "load_syncnet", "sync_scores"]
+__all__ = [
+    "LSE",
+    "MouthSyncDlib",
+    "SyncNet",
+    "load_syncnet",
+    "mouth_audio_sync",
+    "sync_scores",
+]
 
 FPS = 25
 SAMPLE_RATE = 16_000
@@ -161,7 +170,8 @@ class LSE(VideoMetric):
         "calculate_scores_LRS.py protocol): frames resized to 224x224 BGR, 5-frame windows, "
         "python_speech_features MFCC 13 x 100 Hz, 20-frame windows at 4v, vshift 15, "
         "Euclidean distances; LSE-D = min mean distance (lower better), LSE-C = median - min "
-        "(higher better), AV offset = 15 - argmin; 25 fps, 16 kHz; syncnet_v2.model"
+        "(higher better), AV offset = 15 - argmin; 25 fps (other rates converted as "
+        "ffmpeg -r 25), 16 kHz; syncnet_v2.model"
     )
 
     def __init__(self, network: SyncNet | None = None, batch_size: int = 32) -> None:
@@ -221,18 +231,123 @@ class LSE(VideoMetric):
     def compute_video(
         self, generated: Tensor, reference: Tensor | None, **inputs: Any
     ) -> dict[str, float]:
-        """LSE-D, LSE-C and AV offset of one video; NaN if too short or not 25 fps."""
+        """LSE-D, LSE-C and AV offset of one video (converted to 25 fps as ``ffmpeg -r 25``
+        would); NaN if too short."""
         nan = dict.fromkeys(self.outputs, float("nan"))
         fps = inputs.get("fps")
         if fps is not None and abs(float(fps) - FPS) > 0.01:
-            warnings.warn(
-                f"{inputs.get('stem')}: {fps} fps; SyncNet's windows assume 25 fps: not scored",
-                stacklevel=2,
-            )
-            return nan
+            generated = generated[constant_rate_cfr_indices(len(generated), float(fps), FPS)]
         samples = _audio_int16(Path(inputs["audio_path"]))
         if min(len(generated), len(samples) // 640) - WINDOW < 1:
             return nan
         with torch.inference_mode():
             lip, audio = self.embeddings(generated, samples)
         return sync_scores(lip, audio)
+
+
+#: dlib 68-point pairs across the inner lips (upper 61-63, lower 67-65)
+INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
+#: fewest frames with a face and audio the correlation is computed on
+MIN_SYNC_FRAMES = 10
+
+
+def mouth_opening(points: np.ndarray) -> float:
+    """Inner-lip gap of 68 landmarks over the distance between the eye centres."""
+    gap = np.mean([np.linalg.norm(points[a] - points[b]) for a, b in INNER_LIP_PAIRS])
+    eyes = np.linalg.norm(points[36:42].mean(axis=0) - points[42:48].mean(axis=0))
+    return float(gap / eyes)
+
+
+def frame_loudness(samples: np.ndarray, num_frames: int, fps: float) -> np.ndarray:
+    """RMS level in dB (re full scale) of the samples under each video frame."""
+    bounds = np.round(np.arange(num_frames + 1) * SAMPLE_RATE / fps).astype(int)
+    audio = samples.astype(np.float64) / 32768
+    out = np.full(num_frames, np.nan)
+    for i in range(num_frames):
+        chunk = audio[bounds[i] : bounds[i + 1]]
+        if len(chunk) == bounds[i + 1] - bounds[i] > 0:
+            out[i] = 10 * np.log10(np.mean(chunk**2) + 1e-10)
+    return out
+
+
+def mouth_audio_sync(
+    opening: np.ndarray, loudness: np.ndarray, vshift: int = VSHIFT
+) -> dict[str, float]:
+    """Correlation of mouth opening with audio level over offsets ``-vshift..vshift``.
+
+    For each offset ``k`` the Pearson correlation of ``opening[t]`` with ``loudness[t - k]``
+    over the frames where both are known; ``mouth_sync_corr`` is the best correlation,
+    ``mouth_sync_conf`` the best minus the median (as LSE-C is the median minus the best
+    distance), ``mouth_sync_offset`` the best ``k`` (positive: the audio comes first, as
+    SyncNet's AV offset). NaN with fewer than ``MIN_SYNC_FRAMES`` common frames at some offset.
+    """
+    correlations = []
+    for k in range(-vshift, vshift + 1):
+        a = opening[max(k, 0) : len(opening) + min(k, 0)]
+        b = loudness[max(-k, 0) : len(loudness) + min(-k, 0)]
+        count = min(len(a), len(b))
+        a, b = a[:count], b[:count]
+        known = np.isfinite(a) & np.isfinite(b)
+        if known.sum() < MIN_SYNC_FRAMES or a[known].std() == 0 or b[known].std() == 0:
+            return dict.fromkeys(MouthSyncDlib.outputs, float("nan"))
+        correlations.append(float(np.corrcoef(a[known], b[known])[0, 1]))
+    values = np.array(correlations)
+    best = int(np.argmax(values))
+    return {
+        "mouth_sync_corr": float(values[best]),
+        "mouth_sync_conf": float(values[best] - np.median(values)),
+        "mouth_sync_offset": float(best - vshift),
+    }
+
+
+@METRICS.register("mouth_sync_dlib")
+class MouthSyncDlib(VideoMetric):
+    """Offline lip-sync measure: how well the mouth's opening follows the speech's loudness.
+
+    Not the survey's LSE (no audio-visual network: SyncNet's weights are not shipped by any
+    package): per frame, the inner-lip gap of dlib's 68 landmarks (points 61-63 against
+    67-65, over the distance between the eye centres) and the audio's RMS level in dB under
+    that frame; their Pearson correlation at each offset of ``-15..15`` frames (SyncNet's
+    ``vshift``) gives the best correlation (higher: mouth and speech move together), a
+    confidence (best minus median, like LSE-C) and the offset of the best. Speech loudness
+    only loosely follows mouth opening (closed-mouth consonants are loud), so values are
+    modest even for real videos: compare methods with each other, never with LSE. Frames
+    without a face are left out; videos at any frame rate are used as they are (the audio is
+    cut per frame by time).
+    """
+
+    name: ClassVar[str] = "mouth_sync_dlib"
+    outputs: ClassVar[tuple[str, ...]] = (
+        "mouth_sync_corr",
+        "mouth_sync_conf",
+        "mouth_sync_offset",
+    )
+    higher_is_better: ClassVar[bool] = True
+    needs_reference: ClassVar[bool] = False
+    inputs: ClassVar[frozenset[str]] = frozenset({"audio_path"})
+    reference: ClassVar[str] = (
+        "NOT the survey LSE: Pearson correlation of the dlib 68-point inner-lip gap (61-67, "
+        "62-66, 63-65 over the eye-centre distance) with the audio RMS level (dB) per frame, "
+        "over offsets -15..15 frames; best correlation, best - median, offset of the best"
+    )
+
+    def __init__(self, detector: str = "dlib_hog", **detector_options: Any) -> None:
+        from talking_heads.metrics.faces import FaceFinder
+
+        self.faces = FaceFinder(detector, "dlib68", **detector_options)
+
+    def to(self, device: torch.device | str) -> MouthSyncDlib:
+        """dlib runs on the CPU whatever the device."""
+        return self
+
+    def compute_video(
+        self, generated: Tensor, reference: Tensor | None, **inputs: Any
+    ) -> dict[str, float]:
+        """Correlation, confidence and offset of one video against its speech."""
+        from talking_heads.metrics.faces import to_uint8
+
+        points = self.faces(to_uint8(generated))
+        opening = np.array([np.nan if p is None else mouth_opening(p) for p in points])
+        samples = _audio_int16(Path(inputs["audio_path"]))
+        fps = float(inputs.get("fps") or FPS)
+        return mouth_audio_sync(opening, frame_loudness(samples, len(opening), fps))

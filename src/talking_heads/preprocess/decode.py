@@ -224,6 +224,73 @@ def fps_filter_indices(
     return np.clip(indices, 0, len(starts) - 1)
 
 
+def _rescale_near_inf(value: int, source: Fraction, target: Fraction) -> int:
+    """``av_rescale_q(value, source, target)``: round half away from zero, in integers."""
+    num = value * source.numerator * target.denominator
+    den = source.denominator * target.numerator
+    return (abs(num) * 2 + den) // (2 * den) * (1 if num >= 0 else -1)
+
+
+def vsync_cfr_indices(
+    pts: Sequence[int] | np.ndarray,
+    durations: Sequence[int] | np.ndarray,
+    timebase: Fraction,
+    fps: float | Fraction,
+) -> np.ndarray:
+    """Input frame shown by each output frame of ``ffmpeg -i IN -r F OUT`` (``-fps_mode cfr``).
+
+    This is the conversion syncnet_python's ``run_pipeline.py`` applies to every video
+    (``ffmpeg -y -i IN -qscale:v 2 -async 1 -r 25 OUT``); it is not the ``fps`` filter
+    (:func:`fps_filter_indices`). ffmpeg's ``video_sync_process`` keeps a running output time
+    ``next_pts`` and, for each input frame of start ``s`` and duration ``d`` in output frames,
+    computes the drift ``delta0 = s - next_pts`` and ``delta = delta0 + d``: the frame is
+    dropped when ``delta < -1.1``, shown ``llrintf(delta)`` times when ``delta > 1.1`` (the
+    first ``llrintf(delta0 - 0.6)`` of them showing the previous frame when ``delta0 > 1.1``)
+    and shown once otherwise (a frame starting up to its duration early has ``delta0`` set to
+    0). At the end the last frame is repeated the median of the last three "previous frame"
+    counts. ``s`` is the start rescaled as ``adjust_frame_pts_to_encoder_tb`` does (integer
+    rescaling to ``1 / (F << extra_bits)``, then nudged by ``2**-17`` off exact midpoints);
+    ``d`` is the duration in double precision. ``pts`` start at 0.
+    """
+    rate = Fraction(fps).limit_denominator(1001)
+    out_tb = 1 / rate
+    extra_bits = min(max(29 - (out_tb.denominator.bit_length() - 1), 0), 16)
+    fine_tb = Fraction(out_tb.numerator, out_tb.denominator << extra_bits)
+    duration_scale = float(timebase) / float(out_tb)
+    indices: list[int] = []
+    history = [0, 0, 0]
+    next_pts = 0
+    for index, (start, duration) in enumerate(zip(pts, durations, strict=True)):
+        sync = _rescale_near_inf(int(start), timebase, fine_tb) / float(1 << extra_bits)
+        if sync != float(np.rint(sync)):
+            sync += np.copysign(1.0 / (1 << 17), sync)
+        delta0 = sync - next_pts
+        delta = delta0 + int(duration) * duration_scale
+        if delta0 < 0 < delta:
+            delta0 = 0.0
+        count, previous = 1, 0
+        if delta < -1.1:
+            count = 0
+        elif delta > 1.1:
+            count = int(np.rint(np.float32(delta)))
+            if delta0 > 1.1:
+                previous = int(np.rint(np.float32(delta0 - 0.6)))
+        history = [previous, *history[:2]]
+        indices += [index - 1 if k < previous and index > 0 else index for k in range(count)]
+        next_pts += count
+    if len(pts):  # end of stream: the last input frame, median-of-three times
+        indices += [len(pts) - 1] * sorted(history)[1]
+    return np.asarray(indices, dtype=np.int64)
+
+
+def constant_rate_cfr_indices(num_frames: int, fps: float, target_fps: float) -> np.ndarray:
+    """:func:`vsync_cfr_indices` for ``num_frames`` frames at an exactly constant ``fps``
+    (what a constant-rate MP4 or a folder of frames holds) converted with ``-r target_fps``."""
+    rate = Fraction(fps).limit_denominator(1001)
+    timebase = Fraction(rate.denominator, rate.numerator)
+    return vsync_cfr_indices(np.arange(num_frames), np.ones(num_frames, int), timebase, target_fps)
+
+
 # stdout options of every decoding process: the selected frames, unchanged in number, as RGB
 _RGB_PIPE = ("-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-")
 
