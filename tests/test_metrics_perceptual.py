@@ -172,6 +172,27 @@ def test_inception_score_metric_outputs(frames) -> None:
     assert 1.0 < result["is"] < 4.0  # at most the number of distinct frames
 
 
+def test_fid_and_is_run_the_network_once_per_generated_batch(frames) -> None:
+    network = PooledColours()
+    calls: list[int] = []
+    network.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    generated, target = frames
+    fid, score = FID(network), InceptionScore(network)  # type: ignore[arg-type]
+    fid.update(generated, target)
+    score.update(generated, None)
+    assert calls == [len(generated), len(target)]  # IS reused FID's generated features
+    score.update(generated.flip(-1), None)  # other frames: computed
+    assert calls[-1] == len(generated) and len(calls) == 3
+    np.testing.assert_array_equal(
+        np.concatenate(score._logits),
+        np.concatenate([network(x)[1].double().numpy() for x in (generated, generated.flip(-1))]),
+    )
+    other_network, other_calls = PooledColours(), []
+    other_network.register_forward_hook(lambda module, args, out: other_calls.append(1))
+    InceptionScore(other_network).update(generated, None)  # type: ignore[arg-type]
+    assert other_calls == [1]  # same frames, another network: run by that network
+
+
 def test_missing_weights_name_the_files(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv(weights.WEIGHTS_ENV, str(tmp_path))
     with pytest.raises(weights.MissingWeightsError, match=r"alexnet-owt-7be5be79\.pth"):

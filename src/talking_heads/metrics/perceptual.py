@@ -1,4 +1,4 @@
-"""Perceptual metrics: LPIPS (per frame), FID and IS (per frame set).
+"""Perceptual metrics: LPIPS (per frame), FID, IS and offline FID-dlib (per frame set).
 
 - ``lpips``: ``lpips`` 0.1.4 ``LPIPS(net='alex', version='0.1')`` (richzhang/
   PerceptualSimilarity): frames mapped from [0, 1] to [-1, 1], the v0.1 scaling layer
@@ -21,13 +21,18 @@
   ``RandomState(2020)``, 10 splits, exp of the mean KL per split; mean and std), on the same
   network and input path as ``fid``. torch-fidelity feeds uint8 images through a TF1-exact
   resize instead; on frames already near 299 pixels the difference is small, and it is
-  stated here rather than hidden.
+  stated here rather than hidden. Scoring both ``fid`` and ``is`` runs the network once per
+  generated batch (the features are shared).
+- ``fid_dlib``: the offline variant of ``fid`` (see :class:`FIDDlib`).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import warnings
+import weakref
+from collections import OrderedDict
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
@@ -217,12 +222,32 @@ class _InceptionFeatures(SetMetric):
         self._logits: list[np.ndarray] = []
 
     def _features(self, frames: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Pool3 features and logits of ``frames``; a batch that ``fid`` or ``is`` ran
+        through the same network just before is taken from :data:`_FEATURE_CACHE`."""
+        key = (
+            id(self.network),
+            tuple(frames.shape),
+            hashlib.blake2b(frames.detach().float().cpu().numpy().tobytes()).digest(),
+        )
+        cached = _FEATURE_CACHE.get(key)
+        if cached is not None and cached[0]() is self.network:
+            _FEATURE_CACHE.move_to_end(key)
+            return cached[1], cached[2]
         pools, logits = [], []
         for start in range(0, len(frames), self.batch_size):
             pool, logit = self.network(frames[start : start + self.batch_size].float())
             pools.append(pool.double().cpu().numpy())
             logits.append(logit.double().cpu().numpy())
-        return np.concatenate(pools), np.concatenate(logits)
+        features = np.concatenate(pools), np.concatenate(logits)
+        _FEATURE_CACHE[key] = (weakref.ref(self.network), *features)
+        while len(_FEATURE_CACHE) > 2:  # a generated and a reference batch
+            _FEATURE_CACHE.popitem(last=False)
+        return features
+
+
+#: Inception outputs of the last batches, by network, shape and frame bytes: the scorer
+#: hands ``fid`` and then ``is`` the same generated batch, which runs the network once.
+_FEATURE_CACHE: OrderedDict[tuple[Any, ...], tuple[Any, np.ndarray, np.ndarray]] = OrderedDict()
 
 
 def frechet_distance(first: np.ndarray, second: np.ndarray, eps: float = 1e-6) -> float:

@@ -27,6 +27,9 @@ real-video pipeline (``run_pipeline.py``) converts every video, ``ffmpeg -r 25``
 (:func:`~talking_heads.preprocess.decode.constant_rate_cfr_indices`: the same frames ffmpeg
 keeps or repeats, without a re-encode); the audio is read by time and needs no change. A
 video shorter than 6 frames (after the conversion) gives NaN. Weights: ``syncnet_v2.model``.
+
+``mouth_sync_dlib`` (:class:`MouthSyncDlib`) is the offline variant: no network, the
+correlation of dlib's mouth opening with the speech's loudness; not LSE.
 """
 
 from __future__ import annotations
