@@ -76,6 +76,17 @@ def random_fid_state(seed: int = 0) -> dict[str, torch.Tensor]:
     return spread_batchnorm_variances(FIDInception()).inception.state_dict()
 
 
+def calibrated_fid_state() -> dict[str, torch.Tensor]:
+    """The FID Inception layout with random weights and BatchNorm statistics calibrated on
+    carphone frames (:func:`calibrate_batchnorm`): its features differ between frames."""
+    from metric_media import carphone_frames, to_tensor
+    from talking_heads.metrics.perceptual import FIDInception
+
+    torch.manual_seed(0)
+    calibration = to_tensor(carphone_frames(16, start=100)).float()
+    return calibrate_batchnorm(FIDInception(), calibration).inception.state_dict()
+
+
 def seeded_syncnet_state(seed: int = 0) -> dict[str, torch.Tensor]:
     """syncnet_python's ``syncnet_v2.model`` layout with random values."""
     from talking_heads.metrics.sync import SyncNet
@@ -123,15 +134,12 @@ def write_survey_metric_weights(folder: Path) -> dict[str, Path]:
     """
     from torchvision.models import alexnet
 
-    from metric_media import carphone_frames, to_tensor
     from talking_heads.metrics.identity import IResNet, OpenFaceNet
-    from talking_heads.metrics.perceptual import FIDInception
 
     torch.manual_seed(0)
-    calibration = to_tensor(carphone_frames(16, start=100)).float()
     states = {
         "alexnet": alexnet(weights=None).state_dict(),
-        "pt_inception": calibrate_batchnorm(FIDInception(), calibration).inception.state_dict(),
+        "pt_inception": calibrated_fid_state(),
         "syncnet": seeded_syncnet_state(),
         "arcface_r100": randomise(IResNet("r100")).state_dict(),
         "openface": randomise(OpenFaceNet(), seed=1).state_dict(),

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from metric_media import astronaut_crop, carphone_frames, to_tensor
-from random_weights import random_fid_state
+from random_weights import calibrated_fid_state, random_fid_state
 from talking_heads import weights
 from talking_heads.metrics import build_metric
 from talking_heads.metrics.perceptual import (
@@ -23,6 +23,7 @@ from talking_heads.metrics.perceptual import (
     frechet_distance,
     inception_score,
     lpips_heads_path,
+    resize_bilinear_tf1,
 )
 
 
@@ -85,6 +86,8 @@ class PooledColours(torch.nn.Module):
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pool = torch.nn.functional.adaptive_avg_pool2d(frames, 4).flatten(1)
         return pool, 20 * (pool - pool.mean(1, keepdim=True))
+
+    forward_tf1 = forward
 
 
 def test_fid_metric_and_frame_counts(frames) -> None:
@@ -172,25 +175,44 @@ def test_inception_score_metric_outputs(frames) -> None:
     assert 1.0 < result["is"] < 4.0  # at most the number of distinct frames
 
 
-def test_fid_and_is_run_the_network_once_per_generated_batch(frames) -> None:
-    network = PooledColours()
-    calls: list[int] = []
-    network.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
-    generated, target = frames
-    fid, score = FID(network), InceptionScore(network)  # type: ignore[arg-type]
-    fid.update(generated, target)
-    score.update(generated, None)
-    assert calls == [len(generated), len(target)]  # IS reused FID's generated features
-    score.update(generated.flip(-1), None)  # other frames: computed
-    assert calls[-1] == len(generated) and len(calls) == 3
-    np.testing.assert_array_equal(
-        np.concatenate(score._logits),
-        np.concatenate([network(x)[1].double().numpy() for x in (generated, generated.flip(-1))]),
+def test_resize_bilinear_tf1_equals_torch_fidelity() -> None:
+    from torch_fidelity.interpolate_compat_tensorflow import (
+        interpolate_bilinear_2d_like_tensorflow1x,
     )
-    other_network, other_calls = PooledColours(), []
-    other_network.register_forward_hook(lambda module, args, out: other_calls.append(1))
-    InceptionScore(other_network).update(generated, None)  # type: ignore[arg-type]
-    assert other_calls == [1]  # same frames, another network: run by that network
+
+    images = torch.from_numpy(carphone_frames(2)).permute(0, 3, 1, 2).float()
+    for size in ((299, 299), (64, 80), (144, 176)):
+        theirs = interpolate_bilinear_2d_like_tensorflow1x(images, size=size, align_corners=False)
+        assert torch.equal(resize_bilinear_tf1(images, *size), theirs)
+
+
+def test_is_features_equal_torch_fidelity(frames, tmp_path, monkeypatch) -> None:
+    """IS's logits are torch-fidelity's InceptionV3 ``logits_unbiased`` on identical weights
+    (the FID Inception file, which torch-fidelity loads under the same names)."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    state = calibrated_fid_state()
+    torch.save(state, tmp_path / "inception.pth")
+    theirs = FeatureExtractorInceptionV3(
+        "inception-v3-compat",
+        ["2048", "logits_unbiased"],
+        feature_extractor_weights_path=str(tmp_path / "inception.pth"),
+    ).eval()
+    network = FIDInception().eval()
+    network.inception.load_state_dict(state)
+    generated = frames[0].float()
+    uint8 = (generated * 255).round().to(torch.uint8)
+    with torch.no_grad():
+        pool, logits = network.forward_tf1(generated)
+        their_pool, their_logits = theirs(uint8)
+    torch.testing.assert_close(pool, their_pool, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(logits, their_logits, rtol=1e-5, atol=1e-6)
+    assert their_logits.std(0).mean() > 1e-3  # the features depend on the frame
+    metric = InceptionScore(network)
+    metric.update(generated, None)
+    np.testing.assert_allclose(
+        np.concatenate(metric._logits), their_logits.double().numpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_missing_weights_name_the_files(tmp_path, monkeypatch) -> None:

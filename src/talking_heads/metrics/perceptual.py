@@ -18,21 +18,18 @@
   rank-deficient covariances: the value is then only indicative, and is flagged).
 - ``is``: the Inception Score as torch-fidelity 0.4.0 computes it (``isc_features_to_metric``:
   ``logits_unbiased`` = pool3 · fcᵀ without bias over the 1008 classes, rows shuffled with
-  ``RandomState(2020)``, 10 splits, exp of the mean KL per split; mean and std), on the same
-  network and input path as ``fid``. torch-fidelity feeds uint8 images through a TF1-exact
-  resize instead; on frames already near 299 pixels the difference is small, and it is
-  stated here rather than hidden. Scoring both ``fid`` and ``is`` runs the network once per
-  generated batch (the features are shared).
+  ``RandomState(2020)``, 10 splits, exp of the mean KL per split; mean and std) on its
+  feature extractor's input path: the same Inception weights, frames quantised to uint8,
+  TensorFlow 1's bilinear resize to 299 and ``(x - 128) / 128``
+  (:meth:`FIDInception.forward_tf1`; ``fid`` keeps pytorch-fid's float resize, so the two
+  metrics run the network separately).
 - ``fid_dlib``: the offline variant of ``fid`` (see :class:`FIDDlib`).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import warnings
-import weakref
-from collections import OrderedDict
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
@@ -156,6 +153,31 @@ class LPIPS(Metric):
         return out.to(generated.dtype)
 
 
+def resize_bilinear_tf1(images: Tensor, height: int, width: int) -> Tensor:
+    """TensorFlow 1.x ``tf.image.resize_bilinear(align_corners=False)`` of ``(N, C, H, W)``.
+
+    Output pixel ``i`` samples the input at ``i * in / out`` (no half-pixel offset): the
+    lower neighbour is its floor, the upper one clamped to the border, weights the fraction;
+    computed in float32 in the order torch-fidelity's ``interpolate_bilinear_2d_like_
+    tensorflow1x(method="slow")`` uses, so the values are the same bits.
+    """
+
+    def grid(size_in: int, size_out: int) -> tuple[Tensor, Tensor, Tensor]:
+        position = torch.arange(size_out, dtype=images.dtype, device=images.device)
+        position = position * torch.tensor(size_in / size_out, dtype=torch.float32)
+        low = position.long()
+        return low, (low + 1).clamp_max(size_in - 1), position - low.float()
+
+    y_lo, y_hi, dy = grid(images.shape[2], height)
+    x_lo, x_hi, dx = grid(images.shape[3], width)
+    top, bottom = images[:, :, y_lo, :], images[:, :, y_hi, :]
+    top_left, top_right = top[:, :, :, x_lo], top[:, :, :, x_hi]
+    bottom_left, bottom_right = bottom[:, :, :, x_lo], bottom[:, :, :, x_hi]
+    upper = top_left + (top_right - top_left) * dx.view(1, 1, 1, width)
+    lower = bottom_left + (bottom_right - bottom_left) * dx.view(1, 1, 1, width)
+    return upper + (lower - upper) * dy.view(1, 1, height, 1)
+
+
 class FIDInception(nn.Module):
     """pytorch-fid's FID Inception v3 (TF ``inception-2015-12-05`` port), pool3 and logits."""
 
@@ -182,10 +204,21 @@ class FIDInception(nn.Module):
         self.inception = net
 
     def forward(self, frames: Tensor) -> tuple[Tensor, Tensor]:
-        """2048-d pool3 features and 1008 unbiased logits of frames in [0, 1]."""
-        n = self.inception
+        """2048-d pool3 features and 1008 unbiased logits of frames in [0, 1], on
+        pytorch-fid's input path (float bilinear resize to 299, ``2x - 1``)."""
         x = F.interpolate(frames, size=(299, 299), mode="bilinear", align_corners=False)
-        x = 2 * x - 1
+        return self.trunk(2 * x - 1)
+
+    def forward_tf1(self, frames: Tensor) -> tuple[Tensor, Tensor]:
+        """The same outputs on torch-fidelity's input path: frames quantised to uint8,
+        TensorFlow 1's bilinear resize to 299 (:func:`resize_bilinear_tf1`, float32),
+        ``(x - 128) / 128``."""
+        pixels = (frames.float().clamp(0, 1) * 255).round()
+        return self.trunk((resize_bilinear_tf1(pixels, 299, 299) - 128) / 128)
+
+    def trunk(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Pool3 features and unbiased logits of a normalised 299x299 batch."""
+        n = self.inception
         x = F.max_pool2d(n.Conv2d_2b_3x3(n.Conv2d_2a_3x3(n.Conv2d_1a_3x3(x))), 3, 2)
         x = F.max_pool2d(n.Conv2d_4a_3x3(n.Conv2d_3b_1x1(x)), 3, 2)
         for block in ("5b", "5c", "5d", "6a", "6b", "6c", "6d", "6e", "7a", "7b", "7c"):
@@ -206,6 +239,10 @@ def load_fid_inception() -> FIDInception:
 class _InceptionFeatures(SetMetric):
     """Accumulates FID-Inception pool3 features and logits over batches."""
 
+    #: ``pytorch-fid`` (:meth:`FIDInception.forward`) or ``torch-fidelity``
+    #: (:meth:`FIDInception.forward_tf1`)
+    input_path: ClassVar[str] = "pytorch-fid"
+
     def __init__(self, network: FIDInception | None = None, batch_size: int = 50) -> None:
         self.network = (network or load_fid_inception()).eval().requires_grad_(False)
         self.batch_size = int(batch_size)
@@ -222,32 +259,14 @@ class _InceptionFeatures(SetMetric):
         self._logits: list[np.ndarray] = []
 
     def _features(self, frames: Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Pool3 features and logits of ``frames``; a batch that ``fid`` or ``is`` ran
-        through the same network just before is taken from :data:`_FEATURE_CACHE`."""
-        key = (
-            id(self.network),
-            tuple(frames.shape),
-            hashlib.blake2b(frames.detach().float().cpu().numpy().tobytes()).digest(),
-        )
-        cached = _FEATURE_CACHE.get(key)
-        if cached is not None and cached[0]() is self.network:
-            _FEATURE_CACHE.move_to_end(key)
-            return cached[1], cached[2]
+        """Pool3 features and logits of ``frames`` on this metric's input path."""
+        forward = self.network.forward_tf1 if self.input_path == "torch-fidelity" else self.network
         pools, logits = [], []
         for start in range(0, len(frames), self.batch_size):
-            pool, logit = self.network(frames[start : start + self.batch_size].float())
+            pool, logit = forward(frames[start : start + self.batch_size].float())
             pools.append(pool.double().cpu().numpy())
             logits.append(logit.double().cpu().numpy())
-        features = np.concatenate(pools), np.concatenate(logits)
-        _FEATURE_CACHE[key] = (weakref.ref(self.network), *features)
-        while len(_FEATURE_CACHE) > 2:  # a generated and a reference batch
-            _FEATURE_CACHE.popitem(last=False)
-        return features
-
-
-#: Inception outputs of the last batches, by network, shape and frame bytes: the scorer
-#: hands ``fid`` and then ``is`` the same generated batch, which runs the network once.
-_FEATURE_CACHE: OrderedDict[tuple[Any, ...], tuple[Any, np.ndarray, np.ndarray]] = OrderedDict()
+        return np.concatenate(pools), np.concatenate(logits)
 
 
 def frechet_distance(first: np.ndarray, second: np.ndarray, eps: float = 1e-6) -> float:
@@ -347,8 +366,10 @@ class InceptionScore(_InceptionFeatures):
     reference: ClassVar[str] = (
         "torch-fidelity 0.4.0 isc_features_to_metric: logits_unbiased (pool3 @ fc.T, 1008 "
         "classes), RandomState(2020) shuffle, 10 splits, mean/std of exp(mean KL); features "
-        "from pytorch-fid's FID Inception input path (bilinear 299, [-1, 1])"
+        "from torch-fidelity's InceptionV3 input path (uint8, TF1 bilinear resize to 299, "
+        "(x - 128) / 128) on the FID Inception weights"
     )
+    input_path: ClassVar[str] = "torch-fidelity"
 
     def update(self, generated: Tensor, reference: Tensor | None, **inputs: Any) -> None:
         self._logits.append(self._features(generated)[1])
