@@ -9,9 +9,9 @@ in a second stage on randomly rescaled driving motion. What differs is the motio
 ``AVDNetwork`` subclass of :class:`AVDCore`. The parameter names (``id_encoder``,
 ``pose_encoder``, ``decoder``) are the official ones.
 
-The Lightning helpers (:func:`avd_validation_step`, :func:`avd_optimizer_config`) and
-:class:`AVDAnimator` hold the AVD training stage and the ``avd``/``reconstruction`` animation
-modes the two methods share.
+The Lightning pieces (:class:`TwoStageMotionLightning`, :func:`avd_validation_step`,
+:func:`avd_optimizer_config`) and :class:`AVDAnimator` hold the AVD training stage and the
+``avd``/``reconstruction`` animation modes the two methods share.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
+import pytorch_lightning as pl
 import torch
 from torch import nn
 
 from talking_heads.models.motion.animate import MotionAnimator
-from talking_heads.models.motion.training import multistep_config
+from talking_heads.models.motion.training import frozen_on_device, multistep_config
 
 
 def avd_mlp(sizes: Sequence[int], inplace: bool) -> nn.Sequential:
@@ -101,6 +102,63 @@ def avd_optimizer_config(avd_network: nn.Module, params: Mapping[str, Any]) -> d
 
 
 # -- animation ------------------------------------------------------------------------------
+class TwoStageMotionLightning(pl.LightningModule):
+    """The constructor MRAA's and TPSM's LightningModules share: two training stages
+    (:data:`STAGES`), upstream's YAML blocks as arguments, a frozen VGG19 for the
+    reconstruction stage's perceptual loss.
+
+    Arguments as :class:`~talking_heads.models.mraa.module.MRAALightning`. The hyperparameters
+    are saved as plain Python (:func:`~talking_heads.models.fomm.module.plain`) under the
+    argument names, so checkpoints load with ``torch.load(weights_only=True)``. Subclasses
+    build their networks in :meth:`build` from upstream's ``model_params``.
+    """
+
+    def __init__(
+        self,
+        model_params: dict,
+        train_params: dict,
+        perceptual_pretrained: bool | str = True,
+        resolution: int = 256,
+        train_avd_params: dict | None = None,
+        stage: str = "reconstruction",
+        init_checkpoint: str | None = None,
+    ) -> None:
+        from talking_heads.models.fomm.module import plain
+        from talking_heads.models.motion.blocks import load_vgg19
+
+        super().__init__()
+        check_stage(stage, train_avd_params)
+        self.save_hyperparameters(
+            {
+                "model_params": plain(model_params),
+                "train_params": plain(train_params),
+                "perceptual_pretrained": plain(perceptual_pretrained),
+                "resolution": int(resolution),
+                "train_avd_params": plain(train_avd_params),
+                "stage": stage,
+                "init_checkpoint": plain(init_checkpoint),
+            }
+        )
+        self.stage = stage
+        self.train_params = self.hparams.train_params
+        self.train_avd_params = self.hparams.train_avd_params
+        self.loss_weights = self.train_params["loss_weights"]
+        self.scales = list(self.train_params["scales"])
+        self.build(self.hparams.model_params)  # before the VGG: the same random draws as upstream
+        # the frozen VGG is kept out of the module tree: it is not part of the method's weights
+        uses_vgg = stage == "reconstruction" and sum(self.loss_weights["perceptual"]) != 0
+        self._vgg = [load_vgg19(self.hparams.perceptual_pretrained)] if uses_vgg else []
+
+    def build(self, model_params: dict) -> None:
+        """Create the method's networks as attributes (upstream's names)."""
+        raise NotImplementedError
+
+    @property
+    def vgg(self) -> nn.Module | None:
+        """The perceptual-loss network, on this module's device."""
+        return frozen_on_device(self._vgg, self.device)
+
+
 class AVDAnimator(MotionAnimator):
     """A :class:`MotionAnimator` with upstream's ``avd`` mode and a reconstruction mode.
 

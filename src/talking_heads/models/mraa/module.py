@@ -32,21 +32,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 
 from talking_heads.models.fomm import losses as L
-from talking_heads.models.fomm.module import plain
 from talking_heads.models.motion.avd import (
+    TwoStageMotionLightning,
     avd_optimizer_config,
     avd_validation_step,
-    check_stage,
     random_scale_matrix,
 )
-from talking_heads.models.motion.blocks import ImagePyramide, Transform, Vgg19, load_vgg19
+from talking_heads.models.motion.blocks import ImagePyramide, Transform
 from talking_heads.models.motion.training import (
     BETAS,
-    frozen_on_device,
     load_init_checkpoint,
     log_training_losses,
     log_validation_l1,
@@ -104,7 +101,7 @@ def random_scale(region_params: RegionParams, scale: float) -> RegionParams:
     }
 
 
-class MRAALightning(pl.LightningModule):
+class MRAALightning(TwoStageMotionLightning):
     """MRAA: region predictor + background motion predictor + generator (+ AVD network).
 
     ``model_params``, ``train_params`` and ``train_avd_params`` are laid out as upstream's YAML
@@ -116,45 +113,15 @@ class MRAALightning(pl.LightningModule):
     and ``driving`` float tensors ``(B, 3, H, W)`` in [0, 1].
     """
 
-    def __init__(
-        self,
-        model_params: dict,
-        train_params: dict,
-        perceptual_pretrained: bool | str = True,
-        resolution: int = 256,
-        train_avd_params: dict | None = None,
-        stage: str = "reconstruction",
-        init_checkpoint: str | None = None,
-    ) -> None:
-        super().__init__()
-        model_params = plain(model_params)
-        train_params = plain(train_params)
-        train_avd_params = plain(train_avd_params)
-        perceptual_pretrained = plain(perceptual_pretrained)
-        init_checkpoint = plain(init_checkpoint)
-        resolution = int(resolution)
-        check_stage(stage, train_avd_params)
-        self.save_hyperparameters()
+    def build(self, model_params: dict) -> None:
+        """Upstream's networks from ``model_params``."""
         networks = build_networks(model_params)
         self.generator = networks["generator"]
         self.region_predictor = networks["region_predictor"]
         self.bg_predictor = networks["bg_predictor"]
         self.avd_network = networks["avd_network"]
-        self.stage = stage
-        self.train_params = train_params
-        self.train_avd_params = train_avd_params
-        self.loss_weights = train_params["loss_weights"]
-        self.scales = list(train_params["scales"])
         self.pyramid = ImagePyramide(self.scales, self.generator.num_channels)
         self.revert_axis_swap = bool(model_params.get("revert_axis_swap", True))
-        # the frozen VGG is kept out of the module tree: it is not part of MRAA's weights
-        uses_vgg = stage == "reconstruction" and sum(self.loss_weights["perceptual"]) != 0
-        self._vgg = [load_vgg19(perceptual_pretrained)] if uses_vgg else []
-
-    @property
-    def vgg(self) -> Vgg19 | None:
-        """The perceptual-loss network, on this module's device."""
-        return frozen_on_device(self._vgg, self.device)
 
     # -- losses ---------------------------------------------------------------------------
     def reconstruction_losses(
