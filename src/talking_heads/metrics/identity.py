@@ -213,6 +213,18 @@ class _LRN(nn.Module):
         return legacy_cross_map_lrn(x, 5, 1e-4, 0.75, 1.0)
 
 
+def _conv_bn_relu(
+    in_ch: int, out_ch: int, kernel: int, stride: int, first: int
+) -> list[tuple[str, nn.Module]]:
+    """OpenFacePytorch's numbered conv (``kernel // 2`` padding) - BatchNorm - ReLU layers,
+    named ``{first}_conv``, ``{first + 1}_bn``, ``{first + 2}_relu``."""
+    return [
+        (f"{first}_conv", nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2)),
+        (f"{first + 1}_bn", nn.BatchNorm2d(out_ch)),
+        (f"{first + 2}_relu", nn.ReLU()),
+    ]
+
+
 class _Inception(nn.Module):
     """OpenFacePytorch's ``Inception`` block: ``seq_list`` branches (1x1 reduce -> nxn conv;
     pool -> optional 1x1; optional 1x1), zero-padded to the largest map and concatenated."""
@@ -230,41 +242,16 @@ class _Inception(nn.Module):
         branches = []
         for i, (kernel, stride, out) in enumerate(zip(kernels, strides, out_ch, strict=True)):
             mid = int(reduce[i])  # type: ignore[arg-type]
-            branches.append(
-                nn.Sequential(
-                    OrderedDict(
-                        [
-                            ("1_conv", nn.Conv2d(in_ch, mid, 1)),
-                            ("2_bn", nn.BatchNorm2d(mid)),
-                            ("3_relu", nn.ReLU()),
-                            ("4_conv", nn.Conv2d(mid, out, kernel, stride, kernel // 2)),
-                            ("5_bn", nn.BatchNorm2d(out)),
-                            ("6_relu", nn.ReLU()),
-                        ]
-                    )
-                )
-            )
+            layers = _conv_bn_relu(in_ch, mid, 1, 1, 1) + _conv_bn_relu(mid, out, kernel, stride, 4)
+            branches.append(nn.Sequential(OrderedDict(layers)))
         n = len(kernels)
-        pool_branch: OrderedDict[str, nn.Module] = OrderedDict([("1_pool", pool)])
+        pool_branch = [("1_pool", pool)]
         if n < len(reduce) and reduce[n] is not None:
-            mid = int(reduce[n])  # type: ignore[arg-type]
-            pool_branch["2_conv"] = nn.Conv2d(in_ch, mid, 1)
-            pool_branch["3_bn"] = nn.BatchNorm2d(mid)
-            pool_branch["4_relu"] = nn.ReLU()
-        branches.append(nn.Sequential(pool_branch))
+            pool_branch += _conv_bn_relu(in_ch, int(reduce[n]), 1, 1, 2)  # type: ignore[arg-type]
+        branches.append(nn.Sequential(OrderedDict(pool_branch)))
         if n + 1 < len(reduce) and reduce[n + 1] is not None:
             mid = int(reduce[n + 1])  # type: ignore[arg-type]
-            branches.append(
-                nn.Sequential(
-                    OrderedDict(
-                        [
-                            ("1_conv", nn.Conv2d(in_ch, mid, 1)),
-                            ("2_bn", nn.BatchNorm2d(mid)),
-                            ("3_relu", nn.ReLU()),
-                        ]
-                    )
-                )
-            )
+            branches.append(nn.Sequential(OrderedDict(_conv_bn_relu(in_ch, mid, 1, 1, 1))))
         self.seq_list = nn.ModuleList(branches)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -35,6 +35,7 @@ correlation of dlib's mouth opening with the speech's loudness; not LSE.
 from __future__ import annotations
 
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -262,14 +263,16 @@ def mouth_opening(points: np.ndarray) -> float:
 
 
 def frame_loudness(samples: np.ndarray, num_frames: int, fps: float) -> np.ndarray:
-    """RMS level in dB (re full scale) of the samples under each video frame."""
+    """RMS level in dBFS (:func:`~talking_heads.preprocess.audio.dbfs`) of the samples under
+    each video frame; NaN for frames past the end of the audio."""
+    from talking_heads.preprocess.audio import dbfs, unit_scale
+
     bounds = np.round(np.arange(num_frames + 1) * SAMPLE_RATE / fps).astype(int)
-    audio = samples.astype(np.float64) / 32768
+    audio = unit_scale(samples)
     out = np.full(num_frames, np.nan)
-    for i in range(num_frames):
-        chunk = audio[bounds[i] : bounds[i + 1]]
-        if len(chunk) == bounds[i + 1] - bounds[i] > 0:
-            out[i] = 10 * np.log10(np.mean(chunk**2) + 1e-10)
+    for i, (start, stop) in enumerate(pairwise(bounds)):
+        if start < stop <= len(audio):
+            out[i] = dbfs(float(np.sqrt(np.mean(np.square(audio[start:stop])))))
     return out
 
 

@@ -441,7 +441,7 @@ def _int16_scale(samples: np.ndarray) -> np.ndarray:
     return values * INT16_SCALE
 
 
-def _unit_scale(samples: np.ndarray) -> np.ndarray:
+def unit_scale(samples: np.ndarray) -> np.ndarray:
     """1-D float64 samples in ``[-1, 1]`` full scale (int16 divided by 32768)."""
     return _int16_scale(samples) / INT16_SCALE
 
@@ -449,7 +449,8 @@ def _unit_scale(samples: np.ndarray) -> np.ndarray:
 # --- checks for per-clip notes ---------------------------------------------------------------
 
 
-def _dbfs(level: float) -> float:
+def dbfs(level: float) -> float:
+    """``20 log10(level)`` of a full-scale RMS or peak level; ``DBFS_FLOOR`` for silence."""
     return float(20 * np.log10(level)) if level > 0 else DBFS_FLOOR
 
 
@@ -475,7 +476,7 @@ def audio_stats(samples: np.ndarray, sample_rate: int, *, block: int = 320) -> d
     """
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    unit = _unit_scale(samples)
+    unit = unit_scale(samples)
     peak = float(np.abs(unit).max()) if unit.size else 0.0
     rms = float(np.sqrt(np.square(unit).mean())) if unit.size else 0.0
     return {
@@ -483,9 +484,9 @@ def audio_stats(samples: np.ndarray, sample_rate: int, *, block: int = 320) -> d
         "sample_rate": int(sample_rate),
         "duration_s": unit.size / sample_rate,
         "peak": peak,
-        "peak_dbfs": _dbfs(peak),
-        "rms_dbfs": _dbfs(rms),
-        "loudest_dbfs": _dbfs(_loudest_block_rms(unit, block)),
+        "peak_dbfs": dbfs(peak),
+        "rms_dbfs": dbfs(rms),
+        "loudest_dbfs": dbfs(_loudest_block_rms(unit, block)),
     }
 
 
@@ -498,10 +499,10 @@ def is_silent(samples: np.ndarray, threshold_dbfs: float = -60.0, *, block: int 
     silent; so is any signal whose peak is below the threshold. Samples as in
     :func:`audio_stats` (int16, or float in ``[-1, 1]``; anything else raises).
     """
-    unit = _unit_scale(samples)
+    unit = unit_scale(samples)
     if unit.size == 0 or not np.any(unit):
         return True
-    return _dbfs(_loudest_block_rms(unit, block)) < threshold_dbfs
+    return dbfs(_loudest_block_rms(unit, block)) < threshold_dbfs
 
 
 _AUDIO_STREAM = re.compile(
