@@ -32,8 +32,7 @@ wildcard_constraints:
     experiment=r"[A-Za-z0-9_]+",
     method=r"[A-Za-z0-9]+",
     protocol=names_regex(PROTOCOLS),
-    source=r"(?:(?!__)[^/])+",
-    driving=r"(?:(?!__)[^/])+",
+    showcase=r"[^/]+",
 
 
 include: "workflow/rules/data.smk"

@@ -41,13 +41,13 @@ PATHS = ("per-frame", "batched", "batched+amp")
 
 def build_animator(method: str, device: str, *, official_loop: bool):
     """The method's animator at its vox-256 size with seeded random weights."""
+    from talking_heads.config import experiment_model_config
     from talking_heads.models import METHODS
-    from talking_heads.training.train import experiment_model_config
 
     spec = METHODS.get(method)
     hyper_parameters = experiment_model_config(spec.default_experiment)
     hyper_parameters["perceptual_pretrained"] = False
-    animator_class = spec.animator_class()
+    animator_class = spec.generator_class()
     torch.manual_seed(0)
     networks = animator_class.build(hyper_parameters)
     animator = animator_class(

@@ -67,7 +67,7 @@ def pairs(frames: torch.Tensor) -> list[dict[str, torch.Tensor]]:
 def config_fixtures(vox: str, demo: str) -> tuple[Any, Any]:
     """Module-scoped ``vox_config`` and ``demo_config`` fixtures: the ``model`` configs of the
     experiments ``vox`` and ``demo``."""
-    from talking_heads.training.train import experiment_model_config
+    from talking_heads.config import experiment_model_config
 
     @pytest.fixture(scope="module")
     def vox_config() -> dict:

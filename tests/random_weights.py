@@ -70,7 +70,7 @@ def random_fid_state(seed: int = 0) -> dict[str, torch.Tensor]:
     The running means stay 0: shifted means make this deep random network's pool3 features
     the same for every input.
     """
-    from talking_heads.metrics.perceptual import FIDInception
+    from talking_heads.nets.inception import FIDInception
 
     torch.manual_seed(seed)
     return spread_batchnorm_variances(FIDInception()).inception.state_dict()
@@ -80,7 +80,7 @@ def calibrated_fid_state() -> dict[str, torch.Tensor]:
     """The FID Inception layout with random weights and BatchNorm statistics calibrated on
     carphone frames (:func:`calibrate_batchnorm`): its features differ between frames."""
     from metric_media import carphone_frames, to_tensor
-    from talking_heads.metrics.perceptual import FIDInception
+    from talking_heads.nets.inception import FIDInception
 
     torch.manual_seed(0)
     calibration = to_tensor(carphone_frames(16, start=100)).float()
@@ -97,7 +97,7 @@ def seeded_syncnet_state(seed: int = 0) -> dict[str, torch.Tensor]:
 
 def random_hopenet(seed: int = 0) -> torch.nn.Module:
     """deep-head-pose's Hopenet with random values; small fc heads keep the angle bins apart."""
-    from talking_heads.models.fv2v.hopenet import Hopenet
+    from talking_heads.nets.hopenet import Hopenet
 
     torch.manual_seed(seed)
     net = Hopenet()
@@ -113,8 +113,8 @@ def random_hopenet(seed: int = 0) -> torch.nn.Module:
 
 def random_face_states() -> dict[str, dict[str, torch.Tensor]]:
     """face_alignment 1.5's S3FD and 2D-FAN-4 layouts with random values, by weights name."""
-    from talking_heads.preprocess.nets.fan import FAN
-    from talking_heads.preprocess.nets.s3fd import S3FD
+    from talking_heads.nets.fan import FAN
+    from talking_heads.nets.s3fd import S3FD
 
     torch.manual_seed(0)
     detector = S3FD().eval()

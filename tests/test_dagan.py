@@ -21,7 +21,9 @@ from motion_testing import (
     assert_training_losses,
     fit_pairs,
 )
+from official_params import DAGAN_VOX256 as VOX256_MODEL_PARAMS
 from talking_heads.cli import main
+from talking_heads.config import experiment_model_config
 from talking_heads.models import METHODS
 from talking_heads.models.checkpoints import CheckpointLayoutError
 from talking_heads.models.dagan.animate import DaGANAnimator
@@ -29,12 +31,10 @@ from talking_heads.models.dagan.checkpoint import import_official, strip_ddp_pre
 from talking_heads.models.dagan.depth import DepthEncoder, build_depth, estimate_depth
 from talking_heads.models.dagan.module import DaGANLightning, kp_distance_loss
 from talking_heads.models.dagan.networks import (
-    VOX256_MODEL_PARAMS,
     DepthAwareAttention,
     build_networks,
 )
 from talking_heads.models.fomm.animate import normalize_kp
-from talking_heads.training.train import experiment_model_config
 from talking_heads.weights import (
     ALLOW_UNVERIFIED_ENV,
     WEIGHTS_ENV,

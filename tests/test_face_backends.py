@@ -30,16 +30,16 @@ from face_alignment.detection.sfd.net_s3fd import s3fd as UpstreamS3FD
 from face_alignment.detection.sfd.sfd_detector import SFDDetector as UpstreamSFD
 
 from talking_heads import weights
-from talking_heads.preprocess.detect import DETECTORS, SFDDetector
-from talking_heads.preprocess.landmarks import LANDMARKERS, FAN68Landmarks
-from talking_heads.preprocess.nets.fan import (
+from talking_heads.nets.fan import (
     MIRROR,
     center_scale,
     crop_face,
     heatmap_points,
     to_frame,
 )
-from talking_heads.preprocess.nets.s3fd import preprocess
+from talking_heads.nets.s3fd import preprocess
+from talking_heads.preprocess.detect import DETECTORS, SFDDetector
+from talking_heads.preprocess.landmarks import LANDMARKERS, FAN68Landmarks
 
 S3FD_FILE = "s3fd-619a316812.pth"
 FAN_FILE = "2DFAN4-11f355bf06.pth.tar"

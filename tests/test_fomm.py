@@ -25,9 +25,10 @@ from motion_testing import (
     pairs,
     quiet_trainer,
 )
+from official_params import FOMM_VOX256 as VOX256_MODEL_PARAMS
 from talking_heads.models.fomm.animate import FOMMAnimator, movement_scale, normalize_kp
 from talking_heads.models.fomm.module import FOMMLightning
-from talking_heads.models.fomm.networks import VOX256_MODEL_PARAMS, build_networks
+from talking_heads.models.fomm.networks import build_networks
 from talking_heads.models.motion.blocks import (
     AntiAliasInterpolation2d,
     Transform,
@@ -394,7 +395,7 @@ def test_official_checkpoint_layout_loads(tmp_path) -> None:
 
 
 def test_perceptual_vgg_weights_are_checked(tmp_path, monkeypatch) -> None:
-    from talking_heads.models.motion.blocks import load_vgg19
+    from talking_heads.nets.vgg19 import load_vgg19
     from talking_heads.weights import (
         ALLOW_UNVERIFIED_ENV,
         ChecksumMismatchError,

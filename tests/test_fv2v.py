@@ -30,22 +30,22 @@ from motion_testing import (
     quiet_trainer,
     shapes,
 )
+from official_params import FV2V_VOX256 as VOX256_MODEL_PARAMS
 from talking_heads.cli import main
+from talking_heads.config import experiment_model_config
 from talking_heads.models.checkpoints import CheckpointLayoutError
 from talking_heads.models.fv2v import losses as L
 from talking_heads.models.fv2v.animate import FreeView, FV2VAnimator, movement_scale, normalize_kp
 from talking_heads.models.fv2v.checkpoint import import_official
-from talking_heads.models.fv2v.hopenet import Hopenet
 from talking_heads.models.fv2v.module import FV2VLightning
 from talking_heads.models.fv2v.networks import (
-    VOX256_MODEL_PARAMS,
     HEEstimator,
     build_networks,
     headpose_pred_to_degree,
     keypoint_transformation,
     rotation_matrix,
 )
-from talking_heads.training.train import experiment_model_config
+from talking_heads.nets.hopenet import Hopenet
 
 LAYOUTS = official_layouts("fv2v")
 FOMM_LAYOUTS = official_layouts("fomm")

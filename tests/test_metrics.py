@@ -41,6 +41,7 @@ def test_builtin_metrics_are_registered() -> None:
     assert METRICS.get("psnr").higher_is_better is True
 
 
+@pytest.mark.parity("l1", "psnr", "ssim", "ssim_skimage_default")
 def test_pixel_metrics_match_references_on_real_frames(carphone) -> None:
     gt_u8, pred_u8 = carphone
     gt, pred = gt_u8 / 255.0, pred_u8 / 255.0  # float64, as the references use them

@@ -100,6 +100,7 @@ def csim() -> CSIM:
     return CSIM(network=randomise(IResNet("r50")))
 
 
+@pytest.mark.parity("csim")
 def test_csim_random_weights_on_real_frames(csim: CSIM, frames: np.ndarray) -> None:
     gen = to_tensor(frames).float()
     values = csim(gen, None, source=gen[:1])
@@ -191,6 +192,7 @@ def test_legacy_lrn_matches_openface_port() -> None:
     assert not torch.allclose(expected, true_lrn, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parity("aed")
 def test_aed_random_weights(frames: np.ndarray) -> None:
     from skimage.transform import resize
 
@@ -211,6 +213,7 @@ def test_aed_random_weights(frames: np.ndarray) -> None:
     assert (values > 0).all()
 
 
+@pytest.mark.parity("csim_dlib", "aed_dlib")
 def test_dlib_variants_separate_identities(frames: np.ndarray) -> None:
     own = to_tensor(frames[:1]).float()
     other = to_tensor(astronaut_crop()[None]).float()

@@ -76,6 +76,7 @@ def _atvgnet_mouths(images: np.ndarray) -> list[np.ndarray | None]:
     return out
 
 
+@pytest.mark.parity("lmd")
 def test_lmd_equals_atvgnet_on_real_frames(frames) -> None:
     reference, generated = frames
     metric = build_metric("lmd")
@@ -95,6 +96,7 @@ def test_lmd_equals_atvgnet_on_real_frames(frames) -> None:
     assert not np.allclose(rgb_values, values)
 
 
+@pytest.mark.parity("akd_dlib")
 def test_akd_dlib_is_the_mean_absolute_coordinate_difference_at_256(frames) -> None:
     reference, generated = frames
     values = build_metric("akd_dlib")(to_tensor(generated), to_tensor(reference)).numpy()
@@ -183,6 +185,7 @@ def _pose_evaluation_landmarks(folder: Path, images: np.ndarray) -> list[np.ndar
     return out
 
 
+@pytest.mark.parity("akd")
 def test_akd_equals_pose_evaluation_with_face_alignment(random_face_weights, frames) -> None:
     import cv2
 

@@ -26,7 +26,7 @@ from talking_heads.metrics.motion import (
     hopenet_crop_box,
     motion_beats,
 )
-from talking_heads.models.fv2v.hopenet import Hopenet
+from talking_heads.nets.hopenet import Hopenet
 from talking_heads.preprocess.audio import write_wav
 
 
@@ -74,6 +74,7 @@ def test_shifting_motion_beats_away_lowers_ba() -> None:
     assert all(a > b for a, b in itertools.pairwise(scores))
 
 
+@pytest.mark.parity("beat_align")
 def test_motion_beats_match_bailando() -> None:
     t = np.arange(150)
     rng = np.random.default_rng(0)
@@ -126,6 +127,7 @@ def hopenet() -> Hopenet:
     return random_hopenet()
 
 
+@pytest.mark.parity("head_motion_diversity")
 def test_hopenet_pipeline_matches_deep_head_pose(hopenet: Hopenet) -> None:
     from PIL import Image
     from torchvision import transforms
@@ -186,6 +188,7 @@ def test_solvepnp_pose_recovers_a_rotation() -> None:
     assert expected[0] == pytest.approx(5.0, abs=2.0)  # yaw stays the first angle
 
 
+@pytest.mark.parity("head_motion_diversity_dlib", "beat_align_dlib")
 def test_dlib_variants_on_real_frames(tmp_path) -> None:
     import librosa
 

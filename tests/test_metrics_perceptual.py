@@ -34,6 +34,7 @@ def frames() -> tuple[torch.Tensor, torch.Tensor]:
     return distorted, pristine
 
 
+@pytest.mark.parity("lpips")
 def test_lpips_equals_the_lpips_package(frames) -> None:
     import lpips
 
@@ -59,6 +60,7 @@ def test_lpips_equals_the_lpips_package(frames) -> None:
     assert LPIPS(network)(target, target).abs().max() < 1e-7
 
 
+@pytest.mark.parity("fid")
 def test_fid_features_equal_pytorch_fid(frames, monkeypatch) -> None:
     import pytorch_fid.inception as reference
 
@@ -186,6 +188,7 @@ def test_resize_bilinear_tf1_equals_torch_fidelity() -> None:
         assert torch.equal(resize_bilinear_tf1(images, *size), theirs)
 
 
+@pytest.mark.parity("is")
 def test_is_features_equal_torch_fidelity(frames, tmp_path, monkeypatch) -> None:
     """IS's logits are torch-fidelity's InceptionV3 ``logits_unbiased`` on identical weights
     (the FID Inception file, which torch-fidelity loads under the same names)."""
@@ -241,6 +244,7 @@ def _face_recognition_descriptors(images: np.ndarray) -> np.ndarray:
     return np.stack(rows)
 
 
+@pytest.mark.parity("fid_dlib")
 def test_fid_dlib_is_the_frechet_distance_of_dlib_face_descriptors() -> None:
     reference = carphone_frames(12)
     later = carphone_frames(12, start=40)

@@ -41,6 +41,7 @@ def frames() -> np.ndarray:
     return np.concatenate([carphone_frames(3, start=20), carphone_frames(3, distorted=True)])
 
 
+@pytest.mark.parity("cpbd")
 def test_cpbd_equals_the_package_on_real_frames(reference_cpbd, frames) -> None:
     gray = to_gray_uint8(to_tensor(frames))
     ours = [cpbd(image) for image in gray]

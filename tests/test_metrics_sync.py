@@ -45,6 +45,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"dir": frames_dir, "frames": rgb, "audio": frames_dir / "audio.wav"}
 
 
+@pytest.mark.parity("lse")
 def test_lse_equals_syncnet_python(clip) -> None:
     from syncnet_python.SyncNetInstance import SyncNetInstance
     from syncnet_python.SyncNetModel import S
@@ -142,6 +143,7 @@ def test_missing_syncnet_weights_name_the_file(tmp_path, monkeypatch) -> None:
         build_metric("lse")
 
 
+@pytest.mark.parity("mouth_sync_dlib")
 @pytest.mark.parametrize("shift", [-3, 0, 4])
 def test_mouth_sync_finds_the_offset_of_speech_that_follows_the_mouth(
     shift: int, tmp_path: Path

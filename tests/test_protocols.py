@@ -11,11 +11,13 @@ import pytest
 import torch
 
 from talking_heads.inference.protocols import (
+    applies_to,
     draw_pairs,
     load_protocol,
     protocol_names,
     read_pairs_csv,
     run_pairs,
+    run_protocol,
     run_reconstruction,
 )
 from talking_heads.manifest import write_manifest
@@ -34,26 +36,38 @@ CLIPS = pd.DataFrame(
 
 
 class CopyDriving:
-    """An animator stand-in whose output is the driving frames themselves."""
+    """A generator stand-in whose output is the driving frames themselves; it records the
+    options each call was given."""
 
     resolution = 32
 
-    def animate(self, source: torch.Tensor, driving: torch.Tensor, **_: object) -> torch.Tensor:
-        return driving.clone()
+    def __init__(self) -> None:
+        self.options: list[dict] = []
 
-    def reconstruct(self, video: torch.Tensor, **_: object) -> torch.Tensor:
-        return video.clone()
+    def synthesize(self, inputs, options, **_: object) -> torch.Tensor:
+        self.options.append(dict(options))
+        assert inputs.source is not None and inputs.source.dim() == 3
+        return inputs.driving.clone()
+
+    def reconstruct_clip(self, inputs, options, **_: object) -> torch.Tensor:
+        self.options.append(dict(options))
+        return inputs.driving.clone()
 
 
 def test_named_protocols_hold_the_reference_settings() -> None:
     assert {"fomm_reconstruction", "pairs_same_id"} <= set(protocol_names())
     reconstruction = load_protocol("fomm_reconstruction")
     assert reconstruction.kind == "reconstruction"
-    assert reconstruction.motion == "absolute" and reconstruction.split == "test"
+    assert reconstruction.options == {"relative": False, "adapt_scale": False}
+    assert reconstruction.split == "test" and reconstruction.families == ["motion-transfer"]
     pairs = load_protocol("pairs_same_id", num_pairs=7, pairs_csv=None)
-    assert (pairs.num_clips, pairs.num_pairs, pairs.motion) == (100, 7, "absolute")
+    assert (pairs.num_clips, pairs.num_pairs) == (100, 7)
+    assert pairs.options["relative"] is False
     assert load_protocol("pairs_same_id").num_pairs == 2083
-    with pytest.raises(KeyError, match="fomm_reconstruction, pairs_same_id"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown protocol 'no_such_protocol'; known: fomm_reconstruction, pairs_same_id",
+    ):
         load_protocol("no_such_protocol")
 
 
@@ -128,7 +142,14 @@ def shard(tmp_path: Path) -> Path:
 def test_pairs_run_writes_generated_reference_and_source_frames(shard: Path, tmp_path: Path):
     protocol = load_protocol("pairs_same_id", num_clips=5, num_pairs=9)
     out = tmp_path / "pairs"
-    summary = run_pairs(CopyDriving(), protocol, [shard], out)
+    generator = CopyDriving()
+    summary = run_pairs(generator, protocol, [shard], out)
+    # the protocol's absolute motion reaches the method as its declared options
+    assert all(o["relative"] is False and o["adapt_scale"] is False for o in generator.options)
+    assert json.loads((out / "score_inputs.json").read_text()) == {
+        "reference": [str(out / "reference")],
+        "source": str(out / "source"),
+    }
     pairs = pd.read_csv(out / "pairs.csv", dtype={"pair": str})
     assert len(pairs) == 9 and (pairs["status"] == "ok").all()
     assert set(pairs["clip_id"]) <= {"a", "b"}  # the train clip is not evaluated
@@ -155,3 +176,50 @@ def test_reconstruction_run_regenerates_every_test_clip(shard: Path, tmp_path: P
         assert generated.shape == (frames, 32, 32, 3)
         # lossless H.264 in yuv444p: only the RGB <-> YUV rounding (one grey level) remains
         assert np.abs(generated.astype(int) - original.astype(int)).max() <= 1
+    assert json.loads((out / "score_inputs.json").read_text()) == {
+        "reference": [str(shard / "clips")],
+        "audio": [],  # the shard has no speech
+    }
+
+
+def test_score_reads_what_to_score_from_the_protocol_run(shard: Path, tmp_path: Path) -> None:
+    from talking_heads.cli import main
+
+    out = tmp_path / "reconstruction"
+    run_reconstruction(CopyDriving(), load_protocol("fomm_reconstruction"), [shard], out)
+    scores = tmp_path / "scores.json"
+    argv = ["score", "--inputs-from", str(out), "--metrics", "l1,psnr", "--device", "cpu"]
+    assert main([*argv, "--out", str(scores)]) == 0
+    result = json.loads(scores.read_text())
+    # the copies are the shard's clips up to the lossless codec's one grey level
+    pairs = result["inputs"]["pairs"]
+    assert {stem: Path(p["reference"]).parent for stem, p in pairs.items()} == {
+        "a": shard / "clips",
+        "b": shard / "clips",
+    }
+    assert result["inputs"]["generated"] == str(out / "generated")
+    assert 0 < result["summary"]["l1"] <= 1 / 255
+    assert result["summary"]["psnr"] > 48
+    with pytest.raises(FileNotFoundError, match=r"no score_inputs\.json"):
+        from talking_heads.inference.protocols import read_score_inputs
+
+        read_score_inputs(shard)
+
+
+def test_protocol_refuses_a_method_of_another_family(tmp_path: Path) -> None:
+    from talking_heads.models import METHODS
+    from talking_heads.models.interface import InputError
+
+    protocol = load_protocol("pairs_same_id", families=["lip-sync"])
+    assert not applies_to(protocol, METHODS.get("fomm").family)
+    with pytest.raises(InputError, match="applies to lip-sync methods; fomm is motion-transfer"):
+        run_protocol("fomm", tmp_path / "x.ckpt", protocol, [], tmp_path / "out")
+
+
+def test_protocol_settings_are_typed() -> None:
+    from talking_heads.config import ConfigError
+
+    with pytest.raises(ConfigError, match="num_pairs: expected an integer, got 'many'"):
+        load_protocol("pairs_same_id", num_pairs="many")
+    with pytest.raises(ConfigError, match="kind: 'both' is not one of 'reconstruction', 'pairs'"):
+        load_protocol("pairs_same_id", kind="both")

@@ -18,7 +18,12 @@ from talking_heads.report.figures import (
     frame_indices,
     metrics_bar_figure,
 )
-from talking_heads.report.tables import TABLE2_COLUMNS, build_table1, build_table3
+from talking_heads.report.tables import (
+    TABLE2_COLUMNS,
+    build_result_tables,
+    build_table1,
+    build_table3,
+)
 from talking_heads.utils.media import write_frames_dir, write_image, write_video
 
 # the survey's Table 2, as printed
@@ -132,9 +137,35 @@ def test_tables_1_and_3_show_the_survey_with_an_empty_ours_side(tmp_path: Path) 
     assert "| VoxCeleb1 [3] | 2017 | 352 | 1.2k | 153.5K | Yes | Wild | — | not in" in text
     assert "[3] 153.5K is VoxCeleb1's utterance count" in text
     md3, _ = build_table3([], tmp_path)
-    assert "| SadTalker | 2023 | 290 | 4.1 | 3.72 | — |" in md3.read_text(encoding="utf-8")
-    with pytest.raises(NotImplementedError, match="hardware"):
-        TABLES.get("table3").build([{"method": "FOMM"}], tmp_path)
+    assert (
+        "| SadTalker | 2023 | survey (paper) | not stated | not stated | as published | "
+        "not stated | 290 | 4.1 | 3.72 | Tesla T4 | — | — | — | — |"
+    ) in md3.read_text(encoding="utf-8")
+
+
+def test_rows_go_to_the_table_their_spec_names(tmp_path: Path) -> None:
+    video = _metrics_json(tmp_path / "video.json", {"l1": 0.05, "psnr": 21.0})
+    audio = _metrics_json(tmp_path / "audio.json", {"lse_d": 7.5, "lse_c": 6.25, "csim": 0.8})
+    built = build_result_tables(
+        [_row(video), _row(audio, method="LipGAN", table="table3")], tmp_path
+    )
+    assert set(built) == {"table2", "table3"}
+    with open(built["table3"][1], newline="", encoding="utf-8") as handle:
+        table3 = list(csv.DictReader(handle))
+    ours3 = [r for r in table3 if r["source"] == "ours"]
+    assert [r["method"] for r in ours3] == ["LipGAN (ours, demo)"]
+    assert (float(ours3[0]["lse_d"]), float(ours3[0]["lse_c"]), ours3[0]["fid"]) == (7.5, 6.25, "")
+    assert ours3[0]["inference_time_s"] == ""  # measured by the bench, not by scoring
+    with open(built["table2"][1], newline="", encoding="utf-8") as handle:
+        ours2 = [r for r in csv.DictReader(handle) if r["source"] == "ours"]
+    assert [r["method"] for r in ours2] == ["FOMM (ours, demo)"] and float(ours2[0]["l1"]) == 0.05
+    md3 = built["table3"][0].read_text(encoding="utf-8")
+    assert (
+        "| LipGAN (ours, demo) |  | ours | demo |" in md3
+        and "| 7.500 | 6.250 | — | 0.8000 |" in md3
+    )
+    with pytest.raises(ValueError, match="names table 'table9'; results tables: table2, table3"):
+        build_result_tables([_row(video, table="table9")], tmp_path)
 
 
 def _gradient_clip(num: int, size: int, shift: int) -> np.ndarray:

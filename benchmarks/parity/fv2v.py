@@ -121,9 +121,9 @@ def ours_in_process(
 ) -> np.ndarray:
     """Import in-process (any ``generator_type``), then animate: through ``talking-heads
     animate`` without free view, in-process with it."""
+    from talking_heads.config import experiment_model_config
     from talking_heads.models.fv2v.animate import FreeView, FV2VAnimator
     from talking_heads.models.fv2v.checkpoint import import_official
-    from talking_heads.training.train import experiment_model_config
     from talking_heads.utils.media import read_frames
 
     model_cfg = {**experiment_model_config("fv2v_vox256"), "generator_type": generator_type}

@@ -2,21 +2,23 @@
 weights.
 
     python benchmarks/parity/tpsm.py --official-repo PATH/Thin-Plate-Spline-Motion-Model \\
-        [--checkpoint vox.pth.tar] [--mode relative|standard|avd] [--work DIR]
+        [--checkpoint vox.pth.tar] [--seeds 0,1,2] [--modes relative,standard,avd] [--work DIR]
 
 The official side is ``demo.load_checkpoints`` + ``demo.make_animation(mode=...)`` on the CPU
 with ``config/vox-256.yaml``; without ``--checkpoint`` the official modules are built from that
-config with seed 0 (BatchNorm statistics and InstanceNorm affine parameters randomised) and
-saved as ``{inpainting_network, dense_motion_network, kp_detector, bg_predictor, avd_network,
-optimizer, optimizer_bg_predictor, optimizer_avd, epoch}``, the layout ``Logger.save_cpk``
-writes after ``train_avd``. Ours is ``talking-heads import-checkpoint --experiment
-tpsm_vox256`` then ``talking-heads animate`` with PNG output (``--mode standard``: with
-``--absolute --no-adapt-scale``); ``--mode avd`` has no CLI flag, so the imported checkpoint
-is animated with ``TPSMAnimator.animate_avd`` (fp32, CPU). Upstream's ``relative`` mode, its
-default, always adapts the movement scale, as our CLI's default does.
+config with each seed of ``--seeds`` (BatchNorm statistics and InstanceNorm affine parameters
+randomised) and saved as ``{inpainting_network, dense_motion_network, kp_detector,
+bg_predictor, avd_network, optimizer, optimizer_bg_predictor, optimizer_avd, epoch}``, the
+layout ``Logger.save_cpk`` writes after ``train_avd``. Ours is ``talking-heads
+import-checkpoint --experiment tpsm_vox256`` then ``talking-heads animate`` with PNG output
+(``standard``: with ``--absolute --no-adapt-scale``); ``avd`` has no CLI flag, so the imported
+checkpoint is animated with ``TPSMAnimator.animate_avd`` (fp32, CPU). Upstream's ``relative``
+mode, its default, always adapts the movement scale, as our CLI's default does. The default
+modes are ``relative`` and ``standard``.
 
 The official code imports unchanged on current torch/torchvision (``resnet18(pretrained=False)``
-only warns), so no shim is needed. Exit status 0 when every frame agrees within 2/255.
+only warns), so no shim is needed. Exit status 0 when every frame of every seed and mode agrees
+within 2/255.
 """
 
 from __future__ import annotations
@@ -48,25 +50,25 @@ def randomise_instance_norms(*modules: torch.nn.Module, seed: int = 1) -> None:
                     layer.bias.copy_(torch.randn(n, generator=generator) * 0.1)
 
 
-def official_random_checkpoint(params: dict, path: Path) -> Path:
-    """Official modules from ``model_params`` (seed 0), saved in the official file layout."""
+def official_random_checkpoint(params: dict, path: Path, seed: int = 0) -> Path:
+    """Official modules from ``model_params`` (``seed``), saved in the official file layout."""
     from modules.avd_network import AVDNetwork
     from modules.bg_motion_predictor import BGMotionPredictor
     from modules.dense_motion import DenseMotionNetwork
     from modules.inpainting_network import InpaintingNetwork
     from modules.keypoint_detector import KPDetector
 
-    torch.manual_seed(0)
-    common = params["common_params"]
+    torch.manual_seed(seed)
+    shared = params["common_params"]
     networks = {
-        "inpainting_network": InpaintingNetwork(**params["generator_params"], **common),
-        "kp_detector": KPDetector(**common),
-        "dense_motion_network": DenseMotionNetwork(**common, **params["dense_motion_params"]),
+        "inpainting_network": InpaintingNetwork(**params["generator_params"], **shared),
+        "kp_detector": KPDetector(**shared),
+        "dense_motion_network": DenseMotionNetwork(**shared, **params["dense_motion_params"]),
         "bg_predictor": BGMotionPredictor(),
-        "avd_network": AVDNetwork(num_tps=common["num_tps"], **params["avd_network_params"]),
+        "avd_network": AVDNetwork(num_tps=shared["num_tps"], **params["avd_network_params"]),
     }
-    common.randomise_batchnorm_stats(*networks.values())
-    randomise_instance_norms(*networks.values())
+    common.randomise_batchnorm_stats(*networks.values(), seed=seed)
+    randomise_instance_norms(*networks.values(), seed=seed + 1)
     generator_params = [
         p
         for name in ("inpainting_network", "dense_motion_network", "kp_detector")
@@ -118,26 +120,14 @@ def run_ours_avd(
     return common.to_uint8(frames.permute(0, 2, 3, 1).numpy())
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--official-repo", type=Path, required=True)
-    parser.add_argument("--checkpoint", type=Path, help="an official checkpoint (vox.pth.tar)")
-    parser.add_argument("--mode", choices=MODES, default="relative", help="demo.py --mode")
-    parser.add_argument("--frames", type=int, default=24)
-    parser.add_argument("--work", type=Path, help="keep inputs and outputs here")
-    args = parser.parse_args()
-
-    work = args.work or Path(tempfile.mkdtemp(prefix="parity_tpsm_"))
-    source_png, driving_dir, source, driving = common.demo_inputs(work, 256, args.frames)
-    config = args.official_repo / "config" / "vox-256.yaml"
-    with common.official_code(args.official_repo):
-        import yaml
+def official_frames(
+    repo: Path, checkpoint: Path, source: np.ndarray, driving: np.ndarray, mode: str
+) -> np.ndarray:
+    """``demo.load_checkpoints`` + ``demo.make_animation(mode=mode)`` on the CPU, uint8."""
+    config = repo / "config" / "vox-256.yaml"
+    with common.official_code(repo):
         from demo import load_checkpoints, make_animation
 
-        checkpoint = args.checkpoint
-        if checkpoint is None:
-            params = yaml.safe_load(config.read_text())["model_params"]
-            checkpoint = official_random_checkpoint(params, work / "00000099-checkpoint.pth.tar")
         device = torch.device("cpu")
         inpainting, kp_detector, dense_motion_network, avd_network = load_checkpoints(
             config_path=str(config), checkpoint_path=str(checkpoint), device=device
@@ -150,17 +140,44 @@ def main() -> int:
             dense_motion_network,
             avd_network,
             device=device,
-            mode=args.mode,
+            mode=mode,
         )
-    official = common.to_uint8(np.stack(predictions))
-    if args.mode == "avd":
-        ours = run_ours_avd(checkpoint, source, driving, work)
-    else:
-        extra = ["--absolute", "--no-adapt-scale"] if args.mode == "standard" else []
+    return common.to_uint8(np.stack(predictions))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common.add_check_options(parser, MODES, ("relative", "standard"))
+    parser.add_argument("--checkpoint", type=Path, help="an official checkpoint (vox.pth.tar)")
+    args = parser.parse_args()
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="parity_tpsm_"))
+    source_png, driving_dir, source, driving = common.demo_inputs(work, 256, args.frames)
+    repo = args.official_repo
+
+    def weights(seed: int | None, folder: Path) -> Path:
+        if seed is None:
+            return args.checkpoint
+        with common.official_code(repo):
+            import yaml
+
+            config = repo / "config" / "vox-256.yaml"
+            params = yaml.safe_load(config.read_text())["model_params"]
+            return official_random_checkpoint(params, folder / "00000099-checkpoint.pth.tar", seed)
+
+    def animate(checkpoint: Path, mode: str, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+        official = official_frames(repo, checkpoint, source, driving, mode)
+        folder.mkdir(parents=True, exist_ok=True)
+        if mode == "avd":
+            return run_ours_avd(checkpoint, source, driving, folder), official
+        extra = ["--absolute", "--no-adapt-scale"] if mode == "standard" else []
         ours = common.run_ours(
-            "tpsm", checkpoint, "tpsm_vox256", source_png, driving_dir, work, extra
+            "tpsm", checkpoint, "tpsm_vox256", source_png, driving_dir, folder, extra
         )
-    return common.compare(f"tpsm ({args.mode})", ours, official)
+        return ours, official
+
+    seeds = None if args.checkpoint else args.seeds
+    return common.check_seeds("tpsm", seeds, args.modes, weights, animate, work)
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ WEIGHTS.add(
 )
 # deep-head-pose publishes no checksum of its Hopenet snapshot and none was computed here (no
 # network access): the sha256 is left empty, and face-vid2vid's loader
-# (talking_heads.models.fv2v.hopenet.load_hopenet) then requires the unverified opt-in.
+# (talking_heads.nets.hopenet.load_hopenet) then requires the unverified opt-in.
 WEIGHTS.add(
     "hopenet",
     WeightsSpec(

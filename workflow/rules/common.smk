@@ -23,13 +23,38 @@ def names_regex(names):
     return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
-BUILT_DATASETS_RE = names_regex(n for n in DATASETS.names() if is_built(n))
-DOWNLOADED_DATASETS_RE = names_regex(n for n in DATASETS.names() if not is_built(n))
+# datasets of `kind: folder`: the user's own media under `path`, indexed into data/<name>/
+FOLDER_DATASETS = [n for n, spec in config["datasets"].items() if spec.get("kind") == "folder"]
+FOLDER_DATASETS_RE = names_regex(FOLDER_DATASETS)
+BUILT_DATASETS_RE = names_regex(
+    n for n in DATASETS.names() if is_built(n) and n not in FOLDER_DATASETS
+)
+DOWNLOADED_DATASETS_RE = names_regex(
+    n for n in DATASETS.names() if not is_built(n) and n not in FOLDER_DATASETS
+)
 
 
 def downloaded_datasets():
-    """Configured datasets that are downloaded (not built locally)."""
-    return [d for d in config["datasets"] if not is_built(d)]
+    """Configured datasets that are downloaded (not built locally, not folders)."""
+    return [d for d in config["datasets"] if d not in FOLDER_DATASETS and not is_built(d)]
+
+
+def folder_path(wildcards):
+    """The media directory of a folder dataset (its config entry's ``path``)."""
+    path = Path(config["datasets"][wildcards.dataset]["path"]).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"datasets.{wildcards.dataset}.path: {path} is not a directory")
+    return str(path)
+
+
+def folder_files(wildcards):
+    """Every file of a folder dataset (new, removed or edited files re-index it)."""
+    root = Path(folder_path(wildcards))
+    return sorted(
+        str(p)
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
 
 
 def download_shard_ids(dataset):
@@ -110,11 +135,12 @@ def num_shards(wildcards):
 
 
 def recipe_params(wildcards):
-    """Recipe parameters from config as repeated ``--param key=value`` options."""
+    """Recipe parameters from config as ``--preset NAME`` (configs/recipe/<NAME>.yaml) and
+    repeated ``--param key=value`` options (applied over the preset)."""
     params = config["preprocess"].get(wildcards.recipe, {})
-    options = []
+    options = [f"--preset {params['preset']}"] if params.get("preset") else []
     for key, value in sorted(params.items()):
-        if key == "datasets":
+        if key in ("datasets", "preset"):
             continue
         if isinstance(value, (list, tuple)):
             value = ",".join(str(item) for item in value)
@@ -132,9 +158,9 @@ def preprocess_gpus(wildcards):
 def preprocess_pairs():
     """(dataset, recipe) pairs to preprocess: those methods and evaluation read, and each
     recipe's ``datasets`` list in config."""
-    ev = config["evaluation"]
     pairs = [(spec["dataset"], spec["recipe"]) for spec in config["methods"].values()]
-    pairs.append((ev["dataset"], ev["recipe"]))
+    pairs += [evaluation_data(e, p) for e, p in evaluations()]
+    pairs.append((config["evaluation"]["dataset"], config["animation"]["recipe"]))
     for recipe, params in config["preprocess"].items():
         pairs += [(dataset, recipe) for dataset in params.get("datasets", [])]
     return list(dict.fromkeys(pairs))
@@ -227,34 +253,63 @@ def hydra_config_digest(wildcards):
 
 
 PROTOCOLS = list(config["evaluation"]["protocols"])
+# settings of a protocol's config entry that choose its data, not the protocol's own settings
+PROTOCOL_DATA_KEYS = ("dataset", "recipe")
+
+
+def protocol_overrides(protocol):
+    """The ``{protocol}``'s config entry without its data keys."""
+    entry = config["evaluation"]["protocols"][protocol] or {}
+    return {k: v for k, v in entry.items() if k not in PROTOCOL_DATA_KEYS}
+
+
+def protocol_spec(protocol):
+    """The protocol's declaration (its YAML file with the config's overrides)."""
+    from talking_heads.inference.protocols import load_protocol
+
+    return load_protocol(protocol, **protocol_overrides(protocol))
+
+
+def method_registry(experiment):
+    """The registry entry of the method of a model."""
+    from talking_heads.models import METHODS
+
+    return METHODS.get(method_of(experiment))
+
+
+def evaluations():
+    """(model, protocol) pairs to run: every protocol that applies to the model's family."""
+    from talking_heads.inference.protocols import applies_to
+
+    specs = {p: protocol_spec(p) for p in PROTOCOLS}
+    return [
+        (e, p)
+        for e in experiments()
+        for p in PROTOCOLS
+        if applies_to(specs[p], method_registry(e).family)
+    ]
+
+
+def evaluation_data(experiment, protocol):
+    """(dataset, recipe) a model is evaluated on under a protocol: the protocol entry's
+    ``dataset``/``recipe``, else ``evaluation.dataset`` and the recipe the method trains on."""
+    entry = config["evaluation"]["protocols"][protocol] or {}
+    dataset = entry.get("dataset", config["evaluation"]["dataset"])
+    recipe = entry.get("recipe", config["methods"][method_of(experiment)]["recipe"])
+    return dataset, recipe
 
 
 def evaluation_shards(wildcards):
-    ev = config["evaluation"]
-    return shard_dirs(ev["dataset"], ev["recipe"])
+    return shard_dirs(*evaluation_data(wildcards.experiment, wildcards.protocol))
 
 
 def protocol_options(wildcards):
     """``--split`` and ``--param key=value`` overrides of the ``{protocol}`` from config."""
     ev = config["evaluation"]
     options = [f"--split {ev['split']}"] if ev.get("split") else []
-    overrides = ev["protocols"][wildcards.protocol] or {}
+    overrides = protocol_overrides(wildcards.protocol)
     options += [f"--param {key}={value}" for key, value in sorted(overrides.items())]
     return " ".join(options)
-
-
-def protocol_kind(name):
-    from talking_heads.inference.protocols import load_protocol
-
-    return load_protocol(name).kind
-
-
-def score_reference(wildcards, input):
-    """Ground truth of a protocol run: the clips (reconstruction) or the driving frames the
-    run wrote beside the generated ones (pairs)."""
-    if protocol_kind(wildcards.protocol) == "pairs":
-        return f"{input.generated}/reference"
-    return " ".join(f"{d}/clips" for d in input.shards)
 
 
 def scoring_options(wildcards):
@@ -269,38 +324,49 @@ def scoring_options(wildcards):
     return " ".join(options)
 
 
-def score_input_options(wildcards, input):
-    """Speech and source portraits for the audio and identity metrics: the clips' audio
-    (reconstruction; each generated clip is named like its clip) or the pairs' source
-    frames written beside the generated ones."""
-    if protocol_kind(wildcards.protocol) == "pairs":
-        return f"--source {input.generated}/source"
-    return "--audio " + " ".join(f"{d}/audio" for d in input.shards)
-
-
 def protocol_label(wildcards):
-    from talking_heads.inference.protocols import load_protocol
-
-    label = load_protocol(wildcards.protocol).label
+    label = protocol_spec(wildcards.protocol).label
     return f"{wildcards.protocol}: {label}"
 
 
-def animation_inputs(wildcards):
-    """Source portrait crop and driving clip crop for the comparison animation."""
+def showcase_clips(experiment):
+    """``{input kind: clip}`` of the comparison clip for a model: the ``animation.inputs``
+    its method declares."""
+    declared = method_registry(experiment).declaration.input_kinds
+    chosen = config["animation"]["inputs"]
+    return {kind: chosen[kind] for kind in declared if kind in chosen}
+
+
+def showcase_name(experiment):
+    return "__".join(showcase_clips(experiment).values())
+
+
+def showcase_shard():
     ev = config["evaluation"]
-    shard = shard_dirs(ev["dataset"], ev["recipe"])[0]
+    return shard_dirs(ev["dataset"], config["animation"]["recipe"])[0]
+
+
+def showcase_inputs(wildcards):
     return {
         "ckpt": f"results/models/{wildcards.experiment}/model.ckpt",
-        "shard": shard,
+        "shard": showcase_shard(),
     }
 
 
-def relative_flag(wildcards):
-    return "--relative" if config["animation"]["relative"] else "--absolute"
+def showcase_options(wildcards, input):
+    """``--<kind> <file>`` per declared input and ``--option k=v`` for the options the method
+    declares (from ``animation.options``)."""
+    from talking_heads.models.interface import SHARD_INPUT_FILES
 
-
-def adapt_scale_flag(wildcards):
-    return "--adapt-scale" if config["animation"]["adapt_scale"] else "--no-adapt-scale"
+    spec = method_registry(wildcards.experiment)
+    files = [
+        f"--{kind} {input.shard}/{SHARD_INPUT_FILES[kind].format(clip)}"
+        for kind, clip in showcase_clips(wildcards.experiment).items()
+    ]
+    names = {o.name for o in spec.declaration.options}
+    chosen = config["animation"].get("options") or {}
+    options = [f"--option {k}={v}" for k, v in sorted(chosen.items()) if k in names]
+    return " ".join(files + options)
 
 
 def experiments():
@@ -309,14 +375,17 @@ def experiments():
 
 
 def row_method_name(wildcards):
-    from talking_heads.models import METHODS
+    return method_registry(wildcards.experiment).survey_name
 
-    return METHODS.get(method_of(wildcards.experiment)).survey_name
+
+def row_table(wildcards):
+    """The survey table the model's rows go to (its method's declaration)."""
+    return method_registry(wildcards.experiment).report_table
 
 
 def row_resolution(wildcards):
     if wildcards.experiment.endswith(OFFICIAL_SUFFIX):
-        from talking_heads.training.train import experiment_model_config
+        from talking_heads.config import experiment_model_config
 
         spec = config["methods"][method_of(wildcards.experiment)]["official"]
         return experiment_model_config(spec["experiment"])["resolution"]
@@ -330,39 +399,48 @@ def row_checkpoint_label(wildcards, input):
     return input.ckpt
 
 
-def animation_name():
-    anim = config["animation"]
-    return f"{anim['source_clip']}__{anim['driving_clip']}"
+def showcase_video(experiment):
+    return f"results/generated/{experiment}/animation/{showcase_name(experiment)}.mp4"
 
 
 def table_rows(wildcards):
-    return [f"results/report/rows/{e}/{p}.json" for e in experiments() for p in PROTOCOLS]
+    return [f"results/report/rows/{e}/{p}.json" for e, p in evaluations()]
 
 
 def table_row_options(wildcards, input):
     return " ".join(f"--row {row}" for row in input.rows)
 
 
+def figure_experiments():
+    """Models shown in the comparison figure: those driven by a source and a driving video."""
+    return [
+        e
+        for e in experiments()
+        if {"source", "driving"} <= set(method_registry(e).declaration.required_kinds)
+    ]
+
+
 def figure_inputs(wildcards):
-    ev = config["evaluation"]
     return {
-        "shard": shard_dirs(ev["dataset"], ev["recipe"])[0],
-        "videos": [
-            f"results/generated/{e}/animation/{animation_name()}.mp4" for e in experiments()
-        ],
+        "shard": showcase_shard(),
+        "videos": [showcase_video(e) for e in figure_experiments()],
     }
 
 
-def figure_generated_options(wildcards, input):
-    return " ".join(
-        f"--generated '{row_label(e)}={video}'" for e, video in zip(experiments(), input.videos)
+def figure_options(wildcards, input):
+    clips = config["animation"]["inputs"]
+    generated = " ".join(
+        f"--generated '{row_label(e)}={video}'"
+        for e, video in zip(figure_experiments(), input.videos)
+    )
+    return (
+        f"--source {input.shard}/clips/{clips['source']}.png"
+        f" --driving {input.shard}/clips/{clips['driving']}.mp4 {generated}"
     )
 
 
 def row_label(experiment):
-    from talking_heads.models import METHODS
-
-    return f"{METHODS.get(method_of(experiment)).survey_name} ({experiment})"
+    return f"{method_registry(experiment).survey_name} ({experiment})"
 
 
 def report_outputs():
@@ -371,6 +449,8 @@ def report_outputs():
         "results/tables/table1.csv",
         "results/report/table2.md",
         "results/report/table2.csv",
+        "results/report/table3.md",
+        "results/report/table3.csv",
         "results/report/metrics.md",
         "results/report/metrics.csv",
         "results/report/figures/comparison.png",
@@ -410,16 +490,13 @@ def artifact_outputs():
             f"results/preprocessed/{dataset}/{recipe}/summary.json",
         ]
     for experiment in experiments():
+        targets += [f"results/models/{experiment}/model.ckpt", showcase_video(experiment)]
+    for experiment, protocol in evaluations():
         targets += [
-            f"results/models/{experiment}/model.ckpt",
-            f"results/generated/{experiment}/animation/{animation_name()}.mp4",
+            f"results/generated/{experiment}/{protocol}",
+            f"results/metrics/{experiment}/{protocol}.json",
+            f"results/report/rows/{experiment}/{protocol}.json",
         ]
-        for protocol in PROTOCOLS:
-            targets += [
-                f"results/generated/{experiment}/{protocol}",
-                f"results/metrics/{experiment}/{protocol}.json",
-                f"results/report/rows/{experiment}/{protocol}.json",
-            ]
     return targets + report_outputs()
 
 

@@ -1,5 +1,6 @@
 # Data acquisition. The demo corpus is built from media that PyPI packages ship (no network);
-# every other dataset goes through the sharded acquisition stages of its registry entry:
+# a `kind: folder` dataset is the user's own directory of media, indexed in place; every
+# other dataset goes through the sharded acquisition stages of its registry entry:
 # index (metadata) -> download (per shard) -> assemble (multi-part archives) -> scan (per
 # shard: layout parsed, clips described) -> merge (one manifest, coverage, statistics).
 # Raw media live in data/raw/{dataset}/, manifests in data/{dataset}/.
@@ -20,6 +21,29 @@ rule prepare_dataset:
         runtime=720,
     shell:
         "talking-heads datasets prepare {wildcards.dataset} --root data/{wildcards.dataset}"
+        " > {log} 2>&1"
+
+
+rule index_folder_dataset:
+    input:
+        folder_files,
+    output:
+        manifest=ensure("data/{dataset}/manifest.parquet", non_empty=True),
+        summary="data/{dataset}/summary.json",
+    log:
+        "logs/data/{dataset}.log",
+    benchmark:
+        "benchmarks/data/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=FOLDER_DATASETS_RE,
+    resources:
+        gpu=0,
+        mem_mb=2000,
+        runtime=240,
+    params:
+        path=folder_path,
+    shell:
+        "talking-heads datasets index folder --path '{params.path}' --out data/{wildcards.dataset}"
         " > {log} 2>&1"
 
 

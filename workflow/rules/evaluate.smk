@@ -1,4 +1,5 @@
-# Scoring: each protocol's generated frames against its ground truth.
+# Scoring: each protocol's generated frames against the references, speech and source
+# portraits the protocol run names in its score_inputs.json.
 
 
 rule score:
@@ -17,12 +18,10 @@ rule score:
         runtime=60,
     params:
         scoring=scoring_options,
-        reference=score_reference,
-        inputs=score_input_options,
         device=config["device"],
         batch_size=config["evaluation"]["batch_size"],
     shell:
-        "talking-heads score {params.scoring} --generated {input.generated}/generated"
-        " --reference {params.reference} {params.inputs} --protocol {wildcards.protocol}"
+        "talking-heads score {params.scoring} --inputs-from {input.generated}"
+        " --protocol {wildcards.protocol}"
         " --batch-size {params.batch_size} --device {params.device} --out {output}"
         " > {log} 2>&1"

@@ -1,4 +1,4 @@
-# Inference: each evaluation protocol's generated frames, and the comparison animation.
+# Inference: each evaluation protocol's generated frames, and the comparison clip.
 
 
 rule run_protocol:
@@ -26,28 +26,27 @@ rule run_protocol:
         " --batch-size {params.batch_size} --device {params.device} > {log} 2>&1"
 
 
-rule animate:
+# The comparison clip: each model generates it from the inputs its method declares
+# (`animation.inputs` in config) with the options it declares (`animation.options`).
+rule generate:
     input:
-        unpack(animation_inputs),
+        unpack(showcase_inputs),
     output:
-        "results/generated/{experiment}/animation/{source}__{driving}.mp4",
+        "results/generated/{experiment}/animation/{showcase}.mp4",
     log:
-        "logs/infer/{experiment}/animation/{source}__{driving}.log",
+        "logs/infer/{experiment}/animation/{showcase}.log",
     benchmark:
-        "benchmarks/infer/{experiment}/animation/{source}__{driving}.tsv"
+        "benchmarks/infer/{experiment}/animation/{showcase}.tsv"
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=30,
     params:
         method=method_name,
-        relative=relative_flag,
-        adapt_scale=adapt_scale_flag,
+        inputs=showcase_options,
         batch_size=config["evaluation"]["batch_size"],
         device=config["device"],
     shell:
-        "talking-heads animate --method {params.method} --checkpoint {input.ckpt}"
-        " --source {input.shard}/clips/{wildcards.source}.png"
-        " --driving {input.shard}/clips/{wildcards.driving}.mp4 --out {output}"
-        " {params.relative} {params.adapt_scale} --batch-size {params.batch_size}"
+        "talking-heads generate --method {params.method} --checkpoint {input.ckpt}"
+        " {params.inputs} --out {output} --batch-size {params.batch_size}"
         " --device {params.device} > {log} 2>&1"

@@ -1,5 +1,5 @@
-# Report: the survey's Table 2 with our rows beside it, every computed metric, and the
-# comparison figure.
+# Report: the survey's Tables 2 and 3 with our rows beside them (each model's rows in its
+# method's table), every computed metric, and the comparison figure.
 
 
 rule table_row:
@@ -19,17 +19,18 @@ rule table_row:
         runtime=10,
     params:
         method=row_method_name,
+        table=row_table,
         data=config["report"]["data_label"],
         protocol=protocol_label,
         checkpoint=row_checkpoint_label,
         resolution=row_resolution,
     shell:
-        "talking-heads report row --out {output} --method '{params.method}'"
+        "talking-heads report row --out {output} --method '{params.method}' --table {params.table}"
         " --metrics {input.metrics} --data {params.data} --protocol '{params.protocol}'"
         " --checkpoint '{params.checkpoint}' --resolution {params.resolution} > {log} 2>&1"
 
 
-rule table2:
+rule tables:
     input:
         rows=table_rows,
     output:
@@ -43,6 +44,12 @@ rule table2:
             caption="../report/table2.rst",
             category="Tables",
         ),
+        table3_md=report(
+            "results/report/table3.md",
+            caption="../report/table3.rst",
+            category="Tables",
+        ),
+        table3_csv="results/report/table3.csv",
         metrics_md=report(
             "results/report/metrics.md",
             caption="../report/metrics.rst",
@@ -50,9 +57,9 @@ rule table2:
         ),
         metrics_csv="results/report/metrics.csv",
     log:
-        "logs/report/table2.log",
+        "logs/report/tables.log",
     benchmark:
-        "benchmarks/report/table2.tsv"
+        "benchmarks/report/tables.tsv"
     localrule: True
     resources:
         gpu=0,
@@ -61,7 +68,7 @@ rule table2:
     params:
         rows=table_row_options,
     shell:
-        "talking-heads report table2 {params.rows} --out-dir results/report > {log} 2>&1"
+        "talking-heads report tables {params.rows} --out-dir results/report > {log} 2>&1"
 
 
 rule comparison_figure:
@@ -83,14 +90,11 @@ rule comparison_figure:
         mem_mb=2000,
         runtime=10,
     params:
-        generated=figure_generated_options,
-        source_clip=config["animation"]["source_clip"],
-        driving_clip=config["animation"]["driving_clip"],
+        inputs=figure_options,
         num_frames=config["report"]["figure_frames"],
     shell:
-        "talking-heads report figure --source {input.shard}/clips/{params.source_clip}.png"
-        " --driving {input.shard}/clips/{params.driving_clip}.mp4 {params.generated}"
-        " --num-frames {params.num_frames} --out {output} > {log} 2>&1"
+        "talking-heads report figure {params.inputs} --num-frames {params.num_frames}"
+        " --out {output} > {log} 2>&1"
 
 
 rule table1:

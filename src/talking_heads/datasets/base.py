@@ -154,6 +154,8 @@ class Dataset:
     environment: ClassVar[str] = "Wild"
     #: whether :meth:`assemble` must see every download shard (multi-part archives)
     needs_assembly: ClassVar[bool] = False
+    #: the test file that runs this dataset's pipeline on a fixture of its real layout
+    fixture_test: ClassVar[str] = ""
 
     # -- sources ------------------------------------------------------------------------------
 

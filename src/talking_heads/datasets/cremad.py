@@ -169,6 +169,7 @@ class CremaD(Dataset):
     """CREMA-D media files as units, verified against their Git LFS pointers."""
 
     name = "cremad"
+    fixture_test = "tests/test_dataset_cremad.py"
     survey_name = "CREMA-D"
     description = "CREMA-D: 7,442 clips of 91 actors, 12 sentences, 6 emotions, 4 levels"
     homepage = "https://github.com/CheyneyComputerScience/CREMA-D"

@@ -367,6 +367,7 @@ class HDTF(Dataset):
     """HDTF: annotations from ``MRzzm/HDTF``, intervals fetched from YouTube and cropped."""
 
     name = "hdtf"
+    fixture_test = "tests/test_dataset_hdtf.py"
     survey_name = "HDTF"
     description = "HDTF: 362 YouTube videos, 15.8 h of 720p/1080p talking faces"
     homepage = "https://github.com/MRzzm/HDTF"

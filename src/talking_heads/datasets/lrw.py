@@ -82,6 +82,7 @@ class LRW(Dataset):
     """LRW: licensed byte-split tar parts, joined while extracting, words parsed."""
 
     name = "lrw"
+    fixture_test = "tests/test_dataset_lrw.py"
     survey_name = "LRW"
     description = "LRW: 500 words x up to 1,000 speakers, 29-frame clips from BBC TV"
     homepage = "https://www.robots.ox.ac.uk/~vgg/data/lip_reading/lrw1.html"

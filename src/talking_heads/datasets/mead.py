@@ -174,6 +174,7 @@ class MEAD(Dataset):
     """MEAD per-actor ``video.tar`` / ``audio.tar`` archives, extracted and parsed."""
 
     name = "mead"
+    fixture_test = "tests/test_dataset_mead.py"
     survey_name = "MEAD"
     description = "MEAD: 60 actors (48 public), 8 emotions x 3 levels, 7 camera views"
     homepage = "https://wywu.github.io/projects/MEAD/MEAD.html"

@@ -1,14 +1,21 @@
 """Evaluation protocols as named configs (``configs/protocol/<name>.yaml``).
 
+A protocol declares the method ``families`` it applies to and the generation ``options`` it
+fixes (applied where a method declares them); each item hands a method the inputs it
+declares (:mod:`talking_heads.models.interface`), so no protocol names a method.
+
 - ``fomm_reconstruction``: FOMM's video reconstruction (``reconstruction.py``): each test clip
-  re-generated from its own frame 0 with absolute motion (:func:`run_reconstruction`).
+  re-generated from its own signals (:func:`run_reconstruction`; motion transfer: from its
+  frame 0 with absolute motion).
 - ``pairs_same_id``: the DaGAN/MCNet harness's same-identity frame pairs: each pair's driving
   frame generated from its source frame of the same clip, absolute motion
   (:func:`run_pairs`). The pair list is DaGAN's ``vox_evaluation.csv`` when given, else one
   drawn the same way with a fixed seed (:func:`draw_pairs`).
 
 Both write what the scoring stage reads, atomically, plus ``summary.json`` naming the
-protocol; a clip or pair that cannot be used is skipped with its reason recorded.
+protocol and ``score_inputs.json`` naming the references, speech and source portraits the
+scorer compares against (``talking-heads score --inputs-from``); a clip or pair that cannot
+be used is skipped with its reason recorded.
 """
 
 from __future__ import annotations
@@ -24,7 +31,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from talking_heads.config import config_names, load_named
 from talking_heads.manifest import read_manifest
+from talking_heads.models.interface import (
+    FAMILIES,
+    GenerationInputs,
+    InputError,
+    MethodDeclaration,
+)
 from talking_heads.utils.atomic import atomic_path, atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -39,8 +53,9 @@ class Protocol:
     name: str
     kind: Literal["reconstruction", "pairs"]
     label: str
+    families: list[str] = field(default_factory=lambda: ["motion-transfer"])
+    options: dict[str, Any] = field(default_factory=dict)
     split: str | None = "test"
-    motion: Literal["absolute", "relative"] = "absolute"
     max_clips: int | None = None
     pairs_csv: str | None = None
     num_clips: int = 100
@@ -49,33 +64,20 @@ class Protocol:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def protocol_dir() -> Path:
-    """``configs/protocol`` beside the training configs (``find_config_dir``)."""
-    from talking_heads.training.train import find_config_dir
-
-    return find_config_dir() / "protocol"
-
-
 def protocol_names() -> list[str]:
     """The protocols defined in ``configs/protocol``."""
-    return sorted(p.stem for p in protocol_dir().glob("*.yaml"))
+    return config_names("protocol")
 
 
 def load_protocol(name: str, **overrides: Any) -> Protocol:
-    """The protocol ``name`` from its YAML file, with ``overrides`` (``None`` values ignored)."""
-    import yaml
+    """The protocol ``name`` from its YAML file, with ``overrides`` (``None`` values ignored);
+    keys the schema lacks are kept in ``extra``."""
+    return load_named("protocol", name, Protocol, overrides, extra_field="extra")
 
-    path = protocol_dir() / f"{name}.yaml"
-    if not path.is_file():
-        raise KeyError(f"unknown protocol {name!r}; known: {', '.join(protocol_names())}")
-    values = yaml.safe_load(path.read_text()) or {}
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    known = set(Protocol.__dataclass_fields__) - {"extra"}
-    extra = {k: values.pop(k) for k in list(values) if k not in known}
-    if values.get("name", name) != name:
-        raise ValueError(f"{path}: name {values['name']!r} differs from the file name")
-    values["name"] = name
-    return Protocol(**values, extra=extra)
+
+def applies_to(protocol: Protocol, family: str) -> bool:
+    """Whether ``protocol`` evaluates methods of ``family``."""
+    return family in protocol.families
 
 
 def evaluation_clips(shards: list[Path], split: str | None) -> pd.DataFrame:
@@ -179,23 +181,60 @@ def protocol_pairs(clips: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
 # -- running -------------------------------------------------------------------------------
 
 
+def default_declaration() -> MethodDeclaration:
+    """The motion-transfer family's declaration (a generator given without its method)."""
+    family = FAMILIES.get("motion-transfer")
+    return MethodDeclaration(family, family.inputs, family.options)
+
+
+def clip_inputs(
+    declaration: MethodDeclaration, video: Any, fps: float, audio: Path | None
+) -> GenerationInputs:
+    """A clip's own signals as the inputs ``declaration`` takes: its frames as the driving or
+    face video, its frame 0 as the source, its speech as the audio."""
+    from talking_heads.inference.run import load_inputs
+
+    offered = {"driving": video, "face": video, "source": video[0]}
+    inputs = GenerationInputs(fps=fps)
+    for kind in declaration.input_kinds:
+        if kind in offered:
+            setattr(inputs, kind, offered[kind])
+        elif kind == "audio" and audio is not None:
+            inputs.audio = load_inputs({"audio": audio}).audio
+        elif kind in declaration.required_kinds:
+            raise InputError(f"the reconstruction protocol cannot supply input {kind!r}")
+    return inputs
+
+
+def _audio_of(row: Any) -> Path | None:
+    audio = getattr(row, "audio_path", None)
+    if isinstance(audio, str) and audio:
+        return Path(row.shard_dir) / audio
+    return None
+
+
 def run_reconstruction(
-    animator: Any,
+    generator: Any,
     protocol: Protocol,
     shards: list[Path],
     out_dir: Path,
     *,
+    declaration: MethodDeclaration | None = None,
     batch_size: int = 16,
     device: str = "cpu",
 ) -> dict[str, Any]:
-    """Re-generate every clip from its frame 0 with the method's ``reconstruct`` (absolute
-    motion; MRAA adds its background motion, as its ``reconstruction.py``).
+    """Re-generate every clip from its own signals with the generator's ``reconstruct_clip``
+    (motion transfer: frame 0 and absolute motion; MRAA adds its background motion, as its
+    ``reconstruction.py``).
 
-    Writes ``generated/<clip>.mp4`` (lossless) and ``summary.json`` into ``out_dir``.
+    Writes ``generated/<clip>.mp4`` (lossless), ``summary.json`` and ``score_inputs.json``
+    (the clips as references, their speech) into ``out_dir``.
     """
     from talking_heads.inference.run import resize_frames, to_frames, to_tensor
     from talking_heads.utils.media import read_video, write_video
 
+    declaration = declaration or default_declaration()
+    options = declaration.resolve_options(protocol.options, strict=False)
     clips = evaluation_clips(shards, protocol.split)
     if protocol.max_clips is not None:
         clips = clips.head(protocol.max_clips)
@@ -209,10 +248,11 @@ def run_reconstruction(
             except Exception as error:  # a damaged clip is recorded and skipped
                 records.append({"clip_id": row.clip_id, "status": "skipped", "reason": str(error)})
                 continue
-            video = resize_frames(to_tensor(frames), animator.resolution)
+            video = resize_frames(to_tensor(frames), generator.resolution)
+            inputs = clip_inputs(declaration, video, fps, _audio_of(row))
             start = time.perf_counter()
-            generated = animator.reconstruct(
-                video, batch_size=batch_size, device=device, amp=device.startswith("cuda")
+            generated = generator.reconstruct_clip(
+                inputs, options, batch_size=batch_size, device=device, amp=device.startswith("cuda")
             )
             seconds += time.perf_counter() - start
             frames_done += video.shape[0]
@@ -223,27 +263,36 @@ def run_reconstruction(
             )
         summary = _summary(protocol, records, frames_done, seconds, device)
         atomic_write_json(tmp / "summary.json", summary)
+        score_inputs = {
+            "reference": [str(Path(s) / "clips") for s in shards],
+            "audio": [str(Path(s) / "audio") for s in shards if (Path(s) / "audio").is_dir()],
+        }
+        atomic_write_json(tmp / "score_inputs.json", score_inputs)
     return summary
 
 
 def run_pairs(
-    animator: Any,
+    generator: Any,
     protocol: Protocol,
     shards: list[Path],
     out_dir: Path,
     *,
+    declaration: MethodDeclaration | None = None,
     batch_size: int = 16,
     device: str = "cpu",
 ) -> dict[str, Any]:
-    """Generate each pair's driving frame from its source frame.
+    """Generate each pair's driving frame from its source frame (inputs ``source`` and a
+    one-frame ``driving`` video, with the protocol's options).
 
     Writes ``generated/<pair>.png``, ``reference/<pair>.png`` (the real driving frame),
-    ``source/<pair>.png``, ``pairs.csv`` (every pair with its status) and ``summary.json``.
-    Each clip is decoded once for all its pairs.
+    ``source/<pair>.png``, ``pairs.csv`` (every pair with its status), ``summary.json`` and
+    ``score_inputs.json``. Each clip is decoded once for all its pairs.
     """
     from talking_heads.inference.run import resize_frames, to_frames, to_tensor
     from talking_heads.utils.media import read_video, write_image
 
+    declaration = declaration or default_declaration()
+    options = declaration.resolve_options(protocol.options, strict=False)
     clips = evaluation_clips(shards, protocol.split)
     pairs = protocol_pairs(clips, protocol)
     paths = {row.clip_id: Path(row.shard_dir) / row.path for row in clips.itertuples()}
@@ -255,11 +304,11 @@ def run_pairs(
         groups = usable.groupby("clip_id", sort=True)
         for clip_id, group in _progress(groups, groups.ngroups, protocol.name):
             try:
-                frames, _ = read_video(paths[clip_id])
+                frames, fps = read_video(paths[clip_id])
             except Exception as error:  # a damaged clip: its pairs are skipped
                 pairs.loc[group.index, ["status", "reason"]] = ["skipped", str(error)]
                 continue
-            video = resize_frames(to_tensor(frames), animator.resolution)
+            video = resize_frames(to_tensor(frames), generator.resolution)
             for row in group.itertuples():
                 if max(row.source_frame, row.driving_frame) >= video.shape[0]:
                     pairs.loc[row.Index, ["status", "reason"]] = [
@@ -267,16 +316,13 @@ def run_pairs(
                         f"frame past the decoded clip's {video.shape[0]} frames",
                     ]
                     continue
-                source, driving = (
-                    video[row.source_frame],
-                    video[row.driving_frame : row.driving_frame + 1],
-                )
+                source = video[row.source_frame]
+                driving = video[row.driving_frame : row.driving_frame + 1]
+                inputs = GenerationInputs(source=source, driving=driving, fps=fps)
                 start = time.perf_counter()
-                generated = animator.animate(
-                    source,
-                    driving,
-                    relative=protocol.motion == "relative",
-                    adapt_scale=False,
+                generated = generator.synthesize(
+                    inputs,
+                    options,
                     batch_size=batch_size,
                     device=device,
                     amp=device.startswith("cuda"),
@@ -298,6 +344,9 @@ def run_pairs(
         if frames_done == 0:
             raise RuntimeError(f"{protocol.name}: no pair could be generated ({records[:3]})")
         atomic_write_json(tmp / "summary.json", summary)
+        out = Path(out_dir)
+        score_inputs = {"reference": [str(out / "reference")], "source": str(out / "source")}
+        atomic_write_json(tmp / "score_inputs.json", score_inputs)
     return summary
 
 
@@ -306,6 +355,9 @@ def torch_cat(*tensors: Any) -> Any:
     import torch
 
     return torch.cat([t.float().cpu() for t in tensors])
+
+
+RUNNERS = {"reconstruction": run_reconstruction, "pairs": run_pairs}
 
 
 def run_protocol(
@@ -318,14 +370,28 @@ def run_protocol(
     batch_size: int = 16,
     device: str = "auto",
 ) -> dict[str, Any]:
-    """Load ``method``'s animator from ``checkpoint`` and run ``protocol`` on ``shards``."""
+    """Load ``method``'s generator from ``checkpoint`` and run ``protocol`` on ``shards``; the
+    method's family must be one the protocol applies to."""
     from talking_heads.inference.run import pick_device
     from talking_heads.models import METHODS
 
+    spec = METHODS.get(method)
+    if not applies_to(protocol, spec.family):
+        raise InputError(
+            f"protocol {protocol.name} applies to {', '.join(protocol.families)} methods; "
+            f"{method} is {spec.family}"
+        )
     device = pick_device(device)
-    animator = METHODS.get(method).load_animator(checkpoint, device=device)
-    runner = run_reconstruction if protocol.kind == "reconstruction" else run_pairs
-    summary = runner(animator, protocol, shards, out_dir, batch_size=batch_size, device=device)
+    generator = spec.load_generator(checkpoint, device=device)
+    summary = RUNNERS[protocol.kind](
+        generator,
+        protocol,
+        shards,
+        out_dir,
+        declaration=spec.declaration,
+        batch_size=batch_size,
+        device=device,
+    )
     log.info(
         "%s with %s: %d frames at %.1f frames/s on %s",
         protocol.name,
@@ -355,3 +421,21 @@ def _progress(iterable: Any, total: int, name: str) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(iterable, total=total, desc=name, unit="clip", leave=False)
+
+
+def read_score_inputs(run_dir: Path | str) -> dict[str, Any]:
+    """What a protocol run's frames are scored against (its ``score_inputs.json``): the
+    ``generated`` folder, ``reference`` folders, ``audio`` folders and ``source`` portraits."""
+    run_dir = Path(run_dir)
+    path = run_dir / "score_inputs.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir}: no score_inputs.json (not a protocol run's output)")
+    import json
+
+    inputs = json.loads(path.read_text("utf-8"))
+    return {
+        "generated": run_dir / "generated",
+        "reference": [Path(p) for p in inputs.get("reference") or []] or None,
+        "audio": [Path(p) for p in inputs.get("audio") or []] or None,
+        "source": Path(inputs["source"]) if inputs.get("source") else None,
+    }

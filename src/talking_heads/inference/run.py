@@ -1,19 +1,49 @@
-"""Batched inference over files: ``animate`` (source + driving); the evaluation protocols are in
-:mod:`talking_heads.inference.protocols`."""
+"""Generation over files: ``talking-heads generate`` for every method, ``animate`` (the
+video-driven spelling) and ``lipsync`` (face video + speech); the evaluation protocols are in
+:mod:`talking_heads.inference.protocols`.
+
+Inputs are given by kind (:data:`talking_heads.models.interface.INPUT_KINDS`) and checked
+against the method's declaration before anything is loaded, so a missing or unexpected input
+is one clear error naming it and the method's inputs.
+"""
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from talking_heads.models import METHODS
-from talking_heads.utils.media import read_frames, read_video, write_frames_dir, write_video
+from talking_heads.models.interface import AudioClip, GenerationInputs, InputError, check_inputs
+from talking_heads.utils.frames import resize_frames, to_frames, to_tensor
+from talking_heads.utils.media import (
+    is_image,
+    read_frames,
+    read_video,
+    write_frames_dir,
+    write_video,
+)
+
+__all__ = [
+    "animate_files",
+    "generate_files",
+    "load_inputs",
+    "pick_device",
+    "resize_frames",
+    "to_frames",
+    "to_tensor",
+    "write_output",
+]
 
 log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
 
 
 def pick_device(device: str = "auto") -> str:
@@ -21,80 +51,143 @@ def pick_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was requested but no CUDA device is available")
+        raise InputError("--device cuda was requested but no CUDA device is available")
     return device
 
 
-def to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """``(T, H, W, 3)`` uint8 → ``(T, 3, H, W)`` float in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
-
-
-def to_frames(tensor: torch.Tensor) -> np.ndarray:
-    """``(T, 3, H, W)`` float in [0, 1] → ``(T, H, W, 3)`` uint8 (rounded)."""
-    array = tensor.detach().clamp(0, 1).mul(255.0).round().to(torch.uint8)
-    return array.permute(0, 2, 3, 1).cpu().numpy()
-
-
-def resize_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize ``(T, 3, H, W)`` frames to ``size``² with anti-aliasing when needed."""
-    if frames.shape[-2:] == (size, size):
-        return frames
-    return torch.nn.functional.interpolate(
-        frames, size=(size, size), mode="bilinear", align_corners=False, antialias=True
-    )
-
-
-def write_output(out: Path, frames: np.ndarray, fps: float) -> Path:
-    """Write to an ``.mp4`` file or, for any other path, a directory of PNG frames."""
-    if out.suffix.lower() in {".mp4", ".avi", ".mov", ".mkv"}:
-        return write_video(out, frames, fps)
+def write_output(out: Path, frames: np.ndarray, fps: float, audio: Path | None = None) -> Path:
+    """Write to a video file (with ``audio`` muxed in when given) or, for any other path, a
+    directory of PNG frames."""
+    if out.suffix.lower() in VIDEO_SUFFIXES:
+        return write_video(out, frames, fps, audio=audio)
     return write_frames_dir(out, frames)
 
 
-def face_landmarks(frames: np.ndarray, backend: str = "auto") -> list[np.ndarray | None]:
-    """68 landmarks of the first (most confident) face in each uint8 frame, ``None`` without one.
+def _existing(kind: str, path: Path) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(f"--{kind} {path}: no such file or directory")
+    return path
 
-    ``fan``: S3FD + 2D-FAN-4, what the official demos' ``find_best_frame`` uses (through
-    face_alignment); ``dlib``: dlib's HOG detector + 68-point predictor (offline). ``auto``
-    takes ``fan`` when both weight files are in the weights directory, else ``dlib``.
-    """
-    from talking_heads.preprocess.detect import make_detector
-    from talking_heads.preprocess.landmarks import LANDMARKERS
-    from talking_heads.weights import MissingWeightsError, resolve
 
-    if backend == "auto":
+def _read_image(kind: str, path: Path) -> torch.Tensor:
+    return to_tensor(read_frames(_existing(kind, path))[:1])[0]
+
+
+def _read_video(kind: str, path: Path, *, still_ok: bool) -> tuple[torch.Tensor, float]:
+    path = _existing(kind, path)
+    if path.is_file() and is_image(path):
+        if not still_ok:
+            raise InputError(f"--{kind} {path} is an image; {kind} needs a video")
+        return to_tensor(read_frames(path)[:1]), 25.0
+    if path.is_dir():
+        return to_tensor(read_frames(path)), 25.0
+    frames, fps = read_video(path)
+    return to_tensor(frames), float(fps)
+
+
+def _read_audio(path: Path) -> AudioClip:
+    """Speech from any file with an audio track, as 16 kHz mono (ffmpeg's conversion)."""
+    from talking_heads.preprocess.audio import extract_audio, read_wav
+
+    path = _existing("audio", path)
+    with tempfile.TemporaryDirectory() as tmp:
         try:
-            resolve("s3fd"), resolve("fan68")
-            backend = "fan"
-        except MissingWeightsError:
-            backend = "dlib"
-    if backend == "fan":
-        detector, landmarker = make_detector("sfd"), LANDMARKERS.get("fan68")()
-    elif backend == "dlib":
-        detector, landmarker = make_detector("dlib_hog"), LANDMARKERS.get("dlib68")()
-    else:
-        raise ValueError(f"unknown landmark backend {backend!r} (auto, fan or dlib)")
-    found: list[np.ndarray | None] = []
-    for frame, boxes in zip(frames, detector(frames), strict=True):
-        if len(boxes) == 0:
-            found.append(None)
-            continue
-        best = boxes[np.argmax(boxes[:, 4])] if boxes.shape[1] > 4 else boxes[0]
-        found.append(landmarker.detect(frame, best[None])[0])
-    return found
+            wav = extract_audio(path, Path(tmp) / "audio.wav")
+        except Exception as error:  # ffmpeg's reason, as one line
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else error
+            raise InputError(f"--audio {path}: no readable audio ({reason})") from error
+        samples, rate = read_wav(wav)
+    return AudioClip(samples=samples, sample_rate=rate, path=path)
 
 
-def find_best_frame(source: torch.Tensor, driving: torch.Tensor, backend: str = "auto") -> int:
-    """The demos' ``find_best_frame``: the driving frame whose normalised face landmarks are
-    nearest the source's (frame 0 when the source has no detectable face)."""
-    from talking_heads.models.motion.animate import best_frame_index
+def _read_array(kind: str, path: Path) -> np.ndarray:
+    path = _existing(kind, path)
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as error:
+        raise InputError(f"--{kind} {path}: not a .npy array ({error})") from error
 
-    source_landmarks = face_landmarks(to_frames(source[None]), backend)[0]
-    if source_landmarks is None:
-        log.warning("no face found in the source: best frame 0")
-        return 0
-    return best_frame_index(source_landmarks, face_landmarks(to_frames(driving), backend))
+
+def load_inputs(given: Mapping[str, Any], *, still_face_ok: bool = True) -> GenerationInputs:
+    """Read every given input by its kind (paths, or the label for ``emotion``)."""
+    inputs = GenerationInputs()
+    for kind, value in given.items():
+        if kind == "source":
+            inputs.source = _read_image(kind, Path(value))
+        elif kind in ("driving", "face"):
+            frames, fps = _read_video(kind, Path(value), still_ok=kind == "face" and still_face_ok)
+            setattr(inputs, kind, frames)
+            inputs.fps = fps
+        elif kind == "audio":
+            inputs.audio = _read_audio(Path(value))
+        elif kind == "emotion":
+            inputs.emotion = str(value)
+        elif kind in ("coefficients", "landmarks", "pose"):
+            setattr(inputs, kind, _read_array(kind, Path(value)))
+        else:
+            raise InputError(f"unknown input kind {kind!r}")
+    return inputs
+
+
+def generate_files(
+    method: str,
+    checkpoint: Path,
+    given: Mapping[str, Any],
+    out: Path,
+    *,
+    options: Mapping[str, Any] | None = None,
+    batch_size: int = 16,
+    device: str = "auto",
+    amp: bool = True,
+    family: str | None = None,
+) -> dict[str, Any]:
+    """Generate with ``method`` from the ``given`` inputs (kind → path or label) into ``out``.
+
+    The inputs and ``options`` are checked against the method's declaration first (and, with
+    ``family``, the method must belong to it: ``lipsync`` passes ``lip-sync``). ``amp``: mixed
+    precision where the device has it (fp16 on CUDA, bf16 on bf16-capable CPUs).
+    """
+    spec = METHODS.get(method)
+    declaration = spec.declaration
+    if family is not None and spec.family != family:
+        raise InputError(
+            f"{method} is a {spec.family} method, not {family}; "
+            f"use `talking-heads generate --method {method}`"
+        )
+    given = {k: v for k, v in given.items() if v is not None}
+    check_inputs(method, declaration, list(given))
+    resolved = declaration.resolve_options(options or {})
+    device = pick_device(device)
+    generator = spec.load_generator(checkpoint, device=device)
+    inputs = load_inputs(given)
+    start = time.perf_counter()
+    generated = generator.synthesize(
+        inputs, resolved, batch_size=batch_size, device=device, amp=amp
+    )
+    seconds = time.perf_counter() - start
+    audio = inputs.audio.path if inputs.audio is not None else None
+    write_output(out, to_frames(generated), inputs.fps, audio=audio)
+    stats = {
+        "method": method,
+        "inputs": {k: str(v) for k, v in given.items()},
+        "options": resolved,
+        "frames": int(generated.shape[0]),
+        "seconds": seconds,
+        "frames_per_second": generated.shape[0] / max(seconds, 1e-9),
+        "device": device,
+        "resolution": generator.resolution,
+        "precision": "amp" if amp else "fp32",
+    }
+    if hasattr(generator, "reference_frame"):
+        stats["reference_frame"] = generator.reference_frame
+    log.info(
+        "generated %d frames in %.2f s (%.1f frames/s) on %s",
+        stats["frames"],
+        seconds,
+        stats["frames_per_second"],
+        device,
+    )
+    return stats
 
 
 def animate_files(
@@ -112,57 +205,31 @@ def animate_files(
     find_best: bool = False,
     landmarks: str = "auto",
     amp: bool = True,
-) -> dict:
-    """Animate the ``source`` image (first frame if a video) with the ``driving`` video.
+) -> dict[str, Any]:
+    """Animate the ``source`` image (first frame if a video) with the ``driving`` video: the
+    motion-transfer spelling of :func:`generate_files`.
 
-    ``best_frame`` (or ``find_best``: :func:`find_best_frame` with ``landmarks``) makes that
-    driving frame the reference of the relative motion, as the demos' ``--best_frame`` /
-    ``--find_best_frame`` (forward and backward from it). ``amp``: mixed precision where the
-    device has it (fp16 on CUDA, bf16 on bf16-capable CPUs); ``False`` computes in fp32.
+    ``best_frame`` (or ``find_best``: the driving frame whose face landmarks best match the
+    source, with ``landmarks``) makes that driving frame the reference of the relative motion,
+    as the demos' ``--best_frame`` / ``--find_best_frame``.
     """
-    device = pick_device(device)
-    animator = METHODS.get(method).load_animator(checkpoint, device=device)
-    size = animator.resolution
-    source_frames = to_tensor(read_frames(source)[:1])
-    driving_frames, fps = read_video(driving) if driving.is_file() else (read_frames(driving), 25.0)
-    driving_tensor = resize_frames(to_tensor(driving_frames), size)
-    source_tensor = resize_frames(source_frames, size)[0]
-    if find_best and best_frame is None:
-        best_frame = find_best_frame(source_tensor, driving_tensor, landmarks)
-        log.info("best-aligned driving frame: %d", best_frame)
-    reference = int(best_frame or 0)
-    if not 0 <= reference < driving_tensor.shape[0]:
-        raise ValueError(f"best frame {reference} outside the {driving_tensor.shape[0]} frames")
-    start = time.perf_counter()
-    generated = animator.animate(
-        source_tensor,
-        driving_tensor,
-        relative=relative,
-        adapt_scale=adapt_scale,
+    options = {
+        "relative": relative,
+        "adapt_scale": adapt_scale,
+        "best_frame": -1 if best_frame is None else best_frame,
+        "find_best_frame": find_best,
+        "landmarks": landmarks,
+    }
+    stats = generate_files(
+        method,
+        checkpoint,
+        {"source": source, "driving": driving},
+        out,
+        options=options,
         batch_size=batch_size,
         device=device,
         amp=amp,
-        reference_frame=reference,
+        family="motion-transfer",
     )
-    seconds = time.perf_counter() - start
-    write_output(out, to_frames(generated), fps)
-    stats = {
-        "method": method,
-        "frames": int(driving_tensor.shape[0]),
-        "seconds": seconds,
-        "frames_per_second": driving_tensor.shape[0] / max(seconds, 1e-9),
-        "device": device,
-        "resolution": size,
-        "relative": relative,
-        "adapt_scale": adapt_scale,
-        "reference_frame": reference,
-        "precision": "amp" if amp else "fp32",
-    }
-    log.info(
-        "animated %d frames in %.2f s (%.1f frames/s) on %s",
-        stats["frames"],
-        seconds,
-        stats["frames_per_second"],
-        device,
-    )
+    stats.update(relative=relative, adapt_scale=adapt_scale)
     return stats

@@ -3,7 +3,7 @@
 Both read a head pose (yaw, pitch, roll in degrees) per frame:
 
 - Hopenet (survey variants, ``head_motion_diversity``, ``beat_align``): deep-head-pose's
-  ``test_on_video_dlib.py`` pipeline with our port :mod:`talking_heads.models.fv2v.hopenet`:
+  ``test_on_video_dlib.py`` pipeline with our port :mod:`talking_heads.nets.hopenet`:
   the best-scoring face box, enlarged (width by half each side, height by 3/4 above and 1/4
   below), clipped, cropped; ``Resize(224)`` + ``CenterCrop(224)`` on the PIL crop, ToTensor,
   ImageNet mean/std; angle = ``sum(softmax(logits) * bin) * 3 - 99``.
@@ -194,7 +194,7 @@ class _HopenetPose(_PoseMetric):
         **detector_options: Any,
     ) -> None:
         from talking_heads import weights
-        from talking_heads.models.fv2v.hopenet import load_hopenet
+        from talking_heads.nets.hopenet import load_hopenet
 
         if network is None:
             try:
@@ -225,7 +225,7 @@ class _HopenetPose(_PoseMetric):
         from PIL import Image
         from torchvision import transforms
 
-        from talking_heads.models.fv2v.hopenet import IMAGENET_MEAN, IMAGENET_STD
+        from talking_heads.nets.hopenet import IMAGENET_MEAN, IMAGENET_STD
 
         x1, y1, x2, y2 = hopenet_crop_box(box, frame.shape[1], frame.shape[0])
         image = Image.fromarray(np.ascontiguousarray(frame[y1:y2, x1:x2]))

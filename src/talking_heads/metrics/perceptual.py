@@ -28,19 +28,16 @@
 
 from __future__ import annotations
 
-import functools
 import warnings
-from importlib import resources
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from talking_heads.metrics.base import METRICS, Metric, SetMetric
-from talking_heads.weights import load_state_dict, resolve, verify_sha256
+from talking_heads.nets.inception import FIDInception, load_fid_inception, resize_bilinear_tf1
+from talking_heads.nets.lpips import LPIPSNet, load_lpips, lpips_heads_path
 
 __all__ = [
     "FID",
@@ -51,74 +48,10 @@ __all__ = [
     "LPIPSNet",
     "frechet_distance",
     "inception_score",
+    "load_fid_inception",
+    "lpips_heads_path",
+    "resize_bilinear_tf1",
 ]
-
-#: sha256 of lpips v0.1 ``alex.pth`` (the same bytes in lpips 0.1.4 and torchmetrics)
-LPIPS_ALEX_HEADS_SHA256 = "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0"
-LPIPS_SHIFT = (-0.030, -0.088, -0.188)
-LPIPS_SCALE = (0.458, 0.448, 0.450)
-ALEX_CHANNELS = (64, 192, 384, 256, 256)
-#: AlexNet ``features`` indices after which lpips takes its five ReLU outputs
-ALEX_SLICES = ((0, 2), (2, 5), (5, 8), (8, 10), (10, 12))
-
-
-def lpips_heads_path() -> Path:
-    """The v0.1 AlexNet linear heads shipped inside torchmetrics."""
-    root = resources.files("torchmetrics") / "functional" / "image" / "lpips_models" / "alex.pth"
-    return Path(str(root))
-
-
-class LPIPSNet(nn.Module):
-    """LPIPS v0.1 with AlexNet: parameters ``net.*`` (AlexNet features) and ``lins.<k>``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        from torchvision.models import alexnet
-
-        features = alexnet(weights=None).features
-        self.slices = nn.ModuleList(
-            nn.Sequential(*[features[i] for i in range(a, b)]) for a, b in ALEX_SLICES
-        )
-        self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in ALEX_CHANNELS)
-        self.register_buffer("shift", torch.tensor(LPIPS_SHIFT).view(1, 3, 1, 1))
-        self.register_buffer("scale", torch.tensor(LPIPS_SCALE).view(1, 3, 1, 1))
-
-    def load_alexnet(self, state: dict[str, Tensor]) -> None:
-        """Load torchvision AlexNet weights (``features.<i>.weight`` ...), strictly."""
-        features = {k: v for k, v in state.items() if k.startswith("features.")}
-        mapping = {}
-        for s, (a, b) in enumerate(ALEX_SLICES):
-            for i in range(a, b):
-                for p in ("weight", "bias"):
-                    if f"features.{i}.{p}" in features:
-                        mapping[f"slices.{s}.{i - a}.{p}"] = features.pop(f"features.{i}.{p}")
-        if features:
-            raise KeyError(f"unexpected AlexNet keys {sorted(features)}")
-        missing, unexpected = self.load_state_dict(mapping, strict=False)
-        if unexpected or [k for k in missing if k.startswith("slices.")]:
-            raise KeyError(
-                f"AlexNet weights do not fit: missing {missing}, unexpected {unexpected}"
-            )
-
-    def load_heads(self, state: dict[str, Tensor]) -> None:
-        """Load lpips' ``lin<k>.model.1.weight`` heads, strictly."""
-        expected = {f"lin{k}.model.1.weight" for k in range(5)}
-        if set(state) != expected:
-            raise KeyError(f"LPIPS heads: expected keys {sorted(expected)}, got {sorted(state)}")
-        for k in range(5):
-            self.lins[k].weight.data.copy_(state[f"lin{k}.model.1.weight"])
-
-    def forward(self, generated: Tensor, reference: Tensor) -> Tensor:
-        """LPIPS per pair of ``(N, 3, H, W)`` frames in [0, 1]."""
-        x = torch.cat([generated, reference]) * 2 - 1
-        x = (x - self.shift) / self.scale
-        total = torch.zeros(len(generated), device=x.device, dtype=x.dtype)
-        for s, block in enumerate(self.slices):
-            x = block(x)
-            unit = x / (torch.sqrt(torch.sum(x**2, dim=1, keepdim=True)) + 1e-10)
-            gen, ref = unit.chunk(2)
-            total = total + self.lins[s]((gen - ref) ** 2).mean(dim=(1, 2, 3))
-        return total
 
 
 @METRICS.register("lpips")
@@ -135,11 +68,7 @@ class LPIPS(Metric):
 
     def __init__(self, network: LPIPSNet | None = None) -> None:
         if network is None:
-            network = LPIPSNet()
-            network.load_alexnet(load_state_dict(resolve("alexnet")))
-            heads = lpips_heads_path()
-            verify_sha256(heads, LPIPS_ALEX_HEADS_SHA256)
-            network.load_heads(torch.load(heads, map_location="cpu", weights_only=True))
+            network = load_lpips()
         self.network = network.eval().requires_grad_(False)
 
     def to(self, device: torch.device | str) -> LPIPS:
@@ -151,89 +80,6 @@ class LPIPS(Metric):
         self.check_pair(generated, reference)  # type: ignore[arg-type]
         out = self.network(generated.float(), reference.float())  # type: ignore[union-attr]
         return out.to(generated.dtype)
-
-
-def resize_bilinear_tf1(images: Tensor, height: int, width: int) -> Tensor:
-    """TensorFlow 1.x ``tf.image.resize_bilinear(align_corners=False)`` of ``(N, C, H, W)``.
-
-    Output pixel ``i`` samples the input at ``i * in / out`` (no half-pixel offset): the
-    lower neighbour is its floor, the upper one clamped to the border, weights the fraction;
-    computed in float32 in the order torch-fidelity's ``interpolate_bilinear_2d_like_
-    tensorflow1x(method="slow")`` uses, so the values are the same bits.
-    """
-
-    def grid(size_in: int, size_out: int) -> tuple[Tensor, Tensor, Tensor]:
-        position = torch.arange(size_out, dtype=images.dtype, device=images.device)
-        position = position * torch.tensor(size_in / size_out, dtype=torch.float32)
-        low = position.long()
-        return low, (low + 1).clamp_max(size_in - 1), position - low.float()
-
-    y_lo, y_hi, dy = grid(images.shape[2], height)
-    x_lo, x_hi, dx = grid(images.shape[3], width)
-    top, bottom = images[:, :, y_lo, :], images[:, :, y_hi, :]
-    top_left, top_right = top[:, :, :, x_lo], top[:, :, :, x_hi]
-    bottom_left, bottom_right = bottom[:, :, :, x_lo], bottom[:, :, :, x_hi]
-    upper = top_left + (top_right - top_left) * dx.view(1, 1, 1, width)
-    lower = bottom_left + (bottom_right - bottom_left) * dx.view(1, 1, 1, width)
-    return upper + (lower - upper) * dy.view(1, 1, height, 1)
-
-
-class FIDInception(nn.Module):
-    """pytorch-fid's FID Inception v3 (TF ``inception-2015-12-05`` port), pool3 and logits."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        from pytorch_fid.inception import (
-            FIDInceptionA,
-            FIDInceptionC,
-            FIDInceptionE_1,
-            FIDInceptionE_2,
-            _inception_v3,
-        )
-
-        net = _inception_v3(num_classes=1008, aux_logits=False, weights=None)
-        net.Mixed_5b = FIDInceptionA(192, pool_features=32)
-        net.Mixed_5c = FIDInceptionA(256, pool_features=64)
-        net.Mixed_5d = FIDInceptionA(288, pool_features=64)
-        net.Mixed_6b = FIDInceptionC(768, channels_7x7=128)
-        net.Mixed_6c = FIDInceptionC(768, channels_7x7=160)
-        net.Mixed_6d = FIDInceptionC(768, channels_7x7=160)
-        net.Mixed_6e = FIDInceptionC(768, channels_7x7=192)
-        net.Mixed_7b = FIDInceptionE_1(1280)
-        net.Mixed_7c = FIDInceptionE_2(2048)
-        self.inception = net
-
-    def forward(self, frames: Tensor) -> tuple[Tensor, Tensor]:
-        """2048-d pool3 features and 1008 unbiased logits of frames in [0, 1], on
-        pytorch-fid's input path (float bilinear resize to 299, ``2x - 1``)."""
-        x = F.interpolate(frames, size=(299, 299), mode="bilinear", align_corners=False)
-        return self.trunk(2 * x - 1)
-
-    def forward_tf1(self, frames: Tensor) -> tuple[Tensor, Tensor]:
-        """The same outputs on torch-fidelity's input path: frames quantised to uint8,
-        TensorFlow 1's bilinear resize to 299 (:func:`resize_bilinear_tf1`, float32),
-        ``(x - 128) / 128``."""
-        pixels = (frames.float().clamp(0, 1) * 255).round()
-        return self.trunk((resize_bilinear_tf1(pixels, 299, 299) - 128) / 128)
-
-    def trunk(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Pool3 features and unbiased logits of a normalised 299x299 batch."""
-        n = self.inception
-        x = F.max_pool2d(n.Conv2d_2b_3x3(n.Conv2d_2a_3x3(n.Conv2d_1a_3x3(x))), 3, 2)
-        x = F.max_pool2d(n.Conv2d_4a_3x3(n.Conv2d_3b_1x1(x)), 3, 2)
-        for block in ("5b", "5c", "5d", "6a", "6b", "6c", "6d", "6e", "7a", "7b", "7c"):
-            x = getattr(n, f"Mixed_{block}")(x)
-        pool3 = F.adaptive_avg_pool2d(x, 1).flatten(1)
-        return pool3, pool3 @ n.fc.weight.T
-
-
-@functools.lru_cache(maxsize=1)
-def load_fid_inception() -> FIDInception:
-    """The FID Inception with ``pt_inception-2015-12-05-6726825d.pth``, strictly; loaded once
-    per process and shared by ``fid`` and ``is`` (eval mode, no gradients)."""
-    network = FIDInception()
-    network.inception.load_state_dict(load_state_dict(resolve("pt_inception")))
-    return network
 
 
 class _InceptionFeatures(SetMetric):

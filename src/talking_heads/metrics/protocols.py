@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import torch
 
+from talking_heads.errors import UserError
 from talking_heads.metrics.base import METRICS, BaseMetric
 from talking_heads.weights import ChecksumMismatchError, MissingWeightsError
 
@@ -36,17 +37,25 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ScoringProtocol:
-    """A named scoring protocol (the fields of its YAML file)."""
+    """A named scoring protocol (the fields of its YAML file).
+
+    ``metrics`` maps each quantity to its candidate metrics; one metric may be given as a
+    plain name and is kept as a one-item list.
+    """
 
     name: str
     label: str
     table: str | None
-    metrics: dict[str, list[str]]
+    metrics: dict[str, list[str] | str]
     size: int | None = None
     stride: int = 1
     max_frames: int | None = None
     aggregation: Literal["frames", "videos"] = "frames"
     notes: str = ""
+
+    def __post_init__(self) -> None:
+        listed = {q: [c] if isinstance(c, str) else list(c) for q, c in self.metrics.items()}
+        object.__setattr__(self, "metrics", listed)
 
 
 @dataclass
@@ -66,7 +75,7 @@ class MetricChoice:
 
 def scoring_dir() -> Path:
     """``configs/scoring`` beside the training configs."""
-    from talking_heads.training.train import find_config_dir
+    from talking_heads.config import find_config_dir
 
     return find_config_dir() / "scoring"
 
@@ -77,34 +86,27 @@ def scoring_names() -> list[str]:
 
 
 def load_scoring(name: str, **overrides: Any) -> ScoringProtocol:
-    """The scoring protocol ``name`` with ``overrides`` (``None`` values ignored)."""
-    import yaml
+    """The scoring protocol ``name`` with ``overrides`` (``None`` values ignored).
 
+    A wrong key or value is a :class:`~talking_heads.config.ConfigError` naming the file; so
+    is a protocol without metrics or naming a metric that is not registered.
+    """
+    from talking_heads.config import ConfigError, load_named
+
+    protocol = load_named("scoring", name, ScoringProtocol, overrides)
     path = scoring_dir() / f"{name}.yaml"
-    if not path.is_file():
-        raise KeyError(f"unknown scoring protocol {name!r}; known: {', '.join(scoring_names())}")
-    values = yaml.safe_load(path.read_text()) or {}
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    if values.get("name", name) != name:
-        raise ValueError(f"{path}: name {values['name']!r} differs from the file name")
-    values["name"] = name
-    unknown = set(values) - set(ScoringProtocol.__dataclass_fields__)
-    if unknown:
-        raise ValueError(f"{path}: unknown setting(s) {sorted(unknown)}")
-    metrics = values.get("metrics") or {}
-    if not metrics:
-        raise ValueError(f"{path}: no metrics")
-    values["metrics"] = {
-        str(k): [v] if isinstance(v, str) else [str(x) for x in v] for k, v in metrics.items()
-    }
-    for quantity, candidates in values["metrics"].items():
+    if not protocol.metrics:
+        raise ConfigError(f"{path}: no metrics")
+    for quantity, candidates in protocol.metrics.items():
+        if not candidates:
+            raise ConfigError(f"{path}: {quantity}: no candidate metrics")
         for candidate in candidates:
             if candidate not in METRICS:
-                raise ValueError(
+                raise ConfigError(
                     f"{path}: {quantity}: unknown metric {candidate!r}; "
                     f"known: {', '.join(METRICS.names())}"
                 )
-    return ScoringProtocol(**values)
+    return protocol
 
 
 def choose_metrics(
@@ -179,7 +181,7 @@ def score_protocol(
         usable.append(metric)
     if not usable:
         reasons = {c.quantity: c.passed_over for c in choices}
-        raise RuntimeError(f"no metric of {protocol.name!r} can be computed here: {reasons}")
+        raise UserError(f"no metric of {protocol.name!r} can be computed here: {reasons}")
     result = score(
         usable,
         generated,

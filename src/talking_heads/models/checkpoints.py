@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from talking_heads.errors import UserError
 from talking_heads.manifest import sha256_file
 from talking_heads.utils.atomic import atomic_path
 
@@ -24,8 +25,14 @@ from talking_heads.utils.atomic import atomic_path
 LISTED = 8
 
 
-class CheckpointLayoutError(ValueError):
+class CheckpointLayoutError(UserError):
     """An official checkpoint does not match the layout of our network."""
+
+
+def load_failure(error: BaseException) -> str:
+    """The first sentence of a ``torch.load`` failure (torch appends a paragraph of advice)."""
+    text = " ".join(str(error).split())
+    return text.split(". ", 1)[0].rstrip(".") or type(error).__name__
 
 
 def read_official(path: Path | str) -> dict[str, Any]:
@@ -37,7 +44,8 @@ def read_official(path: Path | str) -> dict[str, Any]:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise CheckpointLayoutError(
-            f"{path.name}: cannot be read as a checkpoint ({error})"
+            f"{path}: not a readable checkpoint (truncated or another format: "
+            f"{load_failure(error)})"
         ) from error
     if not isinstance(checkpoint, dict):
         raise CheckpointLayoutError(f"{path.name}: holds a {type(checkpoint).__name__}, not a dict")
@@ -182,3 +190,110 @@ def import_networks(
         method=method,
         epoch=epoch if isinstance(epoch, int) else None,
     )
+
+
+class CheckpointError(UserError):
+    """A checkpoint given to a method cannot be used with it (unreadable, or another method's)."""
+
+
+def read_checkpoint(path: Path | str) -> dict[str, Any]:
+    """One of our checkpoints, read with ``weights_only=True``; a missing, truncated or
+    foreign file is a :class:`CheckpointError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (truncated or another format: "
+            f"{load_failure(error)})"
+        ) from error
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), Mapping):
+        raise CheckpointError(
+            f"{path}: not one of our checkpoints (no state_dict); an official file is "
+            "converted first with `talking-heads import-checkpoint`"
+        )
+    return checkpoint
+
+
+def networks_of(checkpoint: Mapping[str, Any]) -> set[str]:
+    """The network prefixes of a checkpoint's ``state_dict`` (``generator``, ``kp_detector``)."""
+    return {key.split(".", 1)[0] for key in checkpoint["state_dict"]}
+
+
+def checkpoint_method(checkpoint: Mapping[str, Any]) -> str | None:
+    """The method a checkpoint belongs to: as recorded (``method``, ``imported_from``), else
+    the registered method whose inference networks it holds, preferring the one that needs
+    the most of them (DaGAN's networks include FOMM's); ``None`` when none fits."""
+    from talking_heads.models import METHODS
+
+    recorded = checkpoint.get("method") or (checkpoint.get("imported_from") or {}).get("method")
+    if recorded:
+        return str(recorded)
+    held = networks_of(checkpoint)
+    fits = []
+    for name in METHODS.names():
+        needed = set(getattr(METHODS.get(name).generator_class(), "NETWORKS", ()))
+        if needed and needed <= held:
+            fits.append((len(needed), name))
+    return max(fits)[1] if fits else None
+
+
+def check_checkpoint(path: Path | str, method: str) -> dict[str, Any]:
+    """Read ``path`` (:func:`read_checkpoint`) and check that it is a ``method`` checkpoint."""
+    checkpoint = read_checkpoint(path)
+    found = checkpoint_method(checkpoint)
+    if found is None:
+        held = ", ".join(sorted(networks_of(checkpoint))) or "no networks"
+        raise CheckpointError(f"{path}: not a checkpoint of any registered method (holds {held})")
+    if found != method:
+        raise CheckpointError(f"{path} is a {found} checkpoint, not {method}")
+    return checkpoint
+
+
+def required_official_networks(method: str) -> set[str]:
+    """The networks an official file of ``method`` must hold (its importer's ``REQUIRED``, else
+    its ``NETWORKS``); empty for a method without an importer."""
+    import importlib
+
+    from talking_heads.models import METHODS
+
+    importer = METHODS.get(method).importer
+    if not importer:
+        return set()
+    module = importlib.import_module(importer.rpartition(".")[0])
+    return set(getattr(module, "REQUIRED", getattr(module, "NETWORKS", ())))
+
+
+def official_method(checkpoint: Mapping[str, Any]) -> str | None:
+    """The method a checkpoint file belongs to: for one of ours, :func:`checkpoint_method`;
+    for an official file, the registered method whose required networks it holds, preferring
+    the one that needs the most of them; ``None`` when none fits."""
+    from talking_heads.models import METHODS
+
+    if isinstance(checkpoint.get("state_dict"), Mapping):
+        return checkpoint_method(checkpoint)
+    held = {k for k, v in checkpoint.items() if isinstance(v, Mapping)}
+    fits = [
+        (len(needed), name)
+        for name in METHODS.names()
+        if (needed := required_official_networks(name)) and needed <= held
+    ]
+    return max(fits)[1] if fits else None
+
+
+def explain_foreign_official(path: Path | str, method: str) -> CheckpointLayoutError | None:
+    """Why ``path`` cannot be imported as ``method`` when it is another method's file (or one
+    of our checkpoints): an error saying so, else ``None`` (the layout error stands)."""
+    checkpoint = read_official(path)
+    ours = isinstance(checkpoint.get("state_dict"), Mapping)
+    found = official_method(checkpoint)
+    if not ours and (found is None or required_official_networks(method) <= set(checkpoint)):
+        return None
+    if found == method:
+        return CheckpointLayoutError(
+            f"{path} is already one of our {method} checkpoints: give it to "
+            "`talking-heads animate --checkpoint` directly"
+        )
+    return CheckpointLayoutError(f"{path} is a {found or 'foreign'} checkpoint, not {method}")

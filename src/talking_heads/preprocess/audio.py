@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 
 from talking_heads.utils.atomic import atomic_path
-from talking_heads.utils.media import ffmpeg_exe
+from talking_heads.utils.media import MediaError, ffmpeg_exe
 
 SAMPLE_RATE = 16_000
 INT16_SCALE = 32768.0  # float samples in [-1, 1] times this are int16 values (soundfile's scale)
@@ -113,11 +113,42 @@ def extract_audio(src: Path | str, dst: Path | str, sample_rate: int = SAMPLE_RA
     return Path(dst)
 
 
-def read_wav(path: Path | str) -> tuple[np.ndarray, int]:
-    """Samples as float32 in ``[-1, 1]`` (mixed down to mono) and the sample rate."""
+#: containers :func:`read_wav` (libsndfile) reads directly
+SOUNDFILE_SUFFIXES = frozenset({".wav", ".flac", ".ogg"})
+
+
+def _sound_file_error(path: Path, error: Exception) -> MediaError:
+    reason = str(error).rsplit(":", 1)[-1].strip().rstrip(".") or type(error).__name__
+    return MediaError(f"{path}: not a readable audio file ({reason}); give a WAV file")
+
+
+def check_audio(path: Path | str) -> Path:
+    """``path`` if it exists and, for a WAV/FLAC/OGG file, its header is readable; else a
+    :class:`FileNotFoundError` or :class:`~talking_heads.utils.media.MediaError` naming it.
+    Other containers are decoded by ffmpeg when used."""
     import soundfile
 
-    samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such audio file")
+    if path.suffix.lower() in SOUNDFILE_SUFFIXES:
+        try:
+            soundfile.info(str(path))
+        except Exception as error:  # libsndfile's "Format not recognised", truncated headers
+            raise _sound_file_error(path, error) from error
+    return path
+
+
+def read_wav(path: Path | str) -> tuple[np.ndarray, int]:
+    """Samples as float32 in ``[-1, 1]`` (mixed down to mono) and the sample rate; an
+    unreadable file is a :class:`~talking_heads.utils.media.MediaError` naming it."""
+    import soundfile
+
+    path = check_audio(path)
+    try:
+        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except Exception as error:
+        raise _sound_file_error(path, error) from error
     return samples.mean(axis=1).astype(np.float32), int(rate)
 
 

@@ -15,7 +15,10 @@ Follows ``AliaksandrSiarohin/video-preprocessing`` (``crop_vox.py`` and ``util.p
    (upstream 64) or whose tube has ``max(w, h) < min_size`` (upstream 256) are rejected.
 4. The tube is enlarged by ``increase`` (upstream 0.1) on each side and grown to a square
    (``compute_aspect_preserved_bbox``); a box leaving the frame is rejected (upstream) or,
-   with ``border="shift"``, moved inside the frame when it fits.
+   with ``border="shift"``, moved inside the frame when it fits; with ``border="pad"`` it is
+   moved inside along every axis where it fits and, where it is larger than the frame, made
+   to cover the frame with the rest padded (:func:`place_inside`, :func:`crop_padded`: edge
+   or constant pixels).
 5. Frames are cropped and resized with upstream's anti-aliased resize
    (``skimage.transform.resize(..., anti_aliasing=True)`` + ``img_as_ubyte``), by default
    through an equivalent OpenCV filter that is within one grey level and ten times faster
@@ -33,7 +36,11 @@ import numpy as np
 
 Box = tuple[float, float, float, float]
 IntBox = tuple[int, int, int, int]
-BORDER_MODES = ("reject", "shift")
+BORDER_MODES = ("reject", "shift", "pad")
+PAD_MODES = ("edge", "constant")
+#: Pixels of a crop box outside the frame: left, top, right, bottom.
+Padding = tuple[int, int, int, int]
+NO_PADDING: Padding = (0, 0, 0, 0)
 
 
 def sample_indices(num_frames: int, stride: int) -> list[int]:
@@ -170,6 +177,52 @@ def fit_inside(box: IntBox, width: int, height: int) -> IntBox | None:
     return (left + dx, top + dy, right + dx, bot + dy)
 
 
+def _place_axis(low: int, high: int, size: int) -> int:
+    """Offset moving ``[low, high)`` inside ``[0, size)``, or, when it is longer, the smallest
+    move that makes it cover ``[0, size)``."""
+    if high - low <= size:
+        return -low if low < 0 else min(0, size - high)
+    return -low if low > 0 else max(0, size - high)
+
+
+def place_inside(box: IntBox, width: int, height: int) -> tuple[IntBox, Padding]:
+    """``box`` moved inside a ``width`` x ``height`` frame along each axis where it fits; along
+    an axis where it is longer than the frame it covers the frame. Returns the moved box and
+    how many of its pixels lie outside the frame (left, top, right, bottom): the padding a
+    crop of it needs."""
+    left, top, right, bot = box
+    dx = _place_axis(left, right, width)
+    dy = _place_axis(top, bot, height)
+    moved = (left + dx, top + dy, right + dx, bot + dy)
+    padding = (
+        max(0, -moved[0]),
+        max(0, -moved[1]),
+        max(0, moved[2] - width),
+        max(0, moved[3] - height),
+    )
+    return moved, padding
+
+
+def crop_padded(frame: np.ndarray, box: IntBox, pad_mode: str = "constant") -> np.ndarray:
+    """``frame[top:bot, left:right]``, padded where the box leaves the frame: ``edge`` repeats
+    the border pixels, ``constant`` fills with black (also used when the box misses the frame
+    entirely)."""
+    if pad_mode not in PAD_MODES:
+        raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+    left, top, right, bot = (int(v) for v in box)
+    height, width = frame.shape[:2]
+    if left >= 0 and top >= 0 and right <= width and bot <= height:
+        return frame[top:bot, left:right]
+    y1, y2, x1, x2 = max(top, 0), min(bot, height), max(left, 0), min(right, width)
+    if y2 <= y1 or x2 <= x1:
+        return np.zeros((bot - top, right - left, *frame.shape[2:]), dtype=frame.dtype)
+    widths = [(y1 - top, bot - y2), (x1 - left, right - x2)] + [(0, 0)] * (frame.ndim - 2)
+    inner = frame[y1:y2, x1:x2]
+    if pad_mode == "edge":
+        return np.pad(inner, widths, mode="edge")
+    return np.pad(inner, widths, mode="constant")
+
+
 @dataclass(frozen=True)
 class CropPlan:
     """The outcome of :func:`plan_crop`: a crop box and frame range, or the reason for none."""
@@ -180,6 +233,10 @@ class CropPlan:
     end: int = 0
     box: IntBox | None = None
     tube: Box | None = None
+    #: how far the enlarged box was moved to fit the frame (``border`` shift / pad)
+    shift: tuple[int, int] = (0, 0)
+    #: pixels of the box outside the frame, filled by padding (``border="pad"``)
+    padding: Padding = NO_PADDING
 
     @property
     def num_frames(self) -> int:
@@ -197,16 +254,22 @@ def _check_track(
         return CropPlan(False, f"face too small: {size:.0f} px < min_size {min_size}")
     box = aspect_preserved_box(track.tube, increase)
     inside = box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height
+    padding = NO_PADDING
+    placed: IntBox | None = box
     if not inside:
-        shifted = fit_inside(box, width, height) if border == "shift" else None
-        if shifted is None:
+        if border == "pad":
+            placed, padding = place_inside(box, width, height)
+        else:
+            placed = fit_inside(box, width, height) if border == "shift" else None
+        if placed is None:
             return CropPlan(
                 False,
                 f"face too close to the border: enlarged box {box} leaves the "
                 f"{width}x{height} frame (increase {increase})",
             )
-        box = shifted
-    return CropPlan(True, "", track.start, track.end, box, tuple(float(v) for v in track.tube))
+    x1, y1, x2, y2 = (float(v) for v in track.tube)
+    shift = (placed[0] - box[0], placed[1] - box[1])
+    return CropPlan(True, "", track.start, track.end, placed, (x1, y1, x2, y2), shift, padding)
 
 
 def plan_crop(
@@ -307,15 +370,19 @@ def _linear_axis(image: np.ndarray, size: int, axis: int) -> np.ndarray:
 
 
 def crop_frames(
-    frames: np.ndarray, box: IntBox, resolution: int | None, resize: str = "fast"
+    frames: np.ndarray,
+    box: IntBox,
+    resolution: int | None,
+    resize: str = "fast",
+    pad_mode: str = "constant",
 ) -> np.ndarray:
     """Crop ``(T, H, W, 3)`` uint8 frames to ``box`` and resize to ``resolution`` squared.
 
     Resizing is anti-aliased as in video-preprocessing's ``crop_bbox_from_frames`` (see
-    :func:`resize_antialiased`); ``resolution=None`` keeps the crop size.
+    :func:`resize_antialiased`); ``resolution=None`` keeps the crop size. Where the box leaves
+    the frame the crop is padded (:func:`crop_padded` with ``pad_mode``).
     """
-    left, top, right, bot = box
-    selected = np.asarray(frames)[:, top:bot, left:right]
+    selected = np.stack([crop_padded(frame, box, pad_mode) for frame in np.asarray(frames)])
     if resolution is None:
         return np.ascontiguousarray(selected)
     shape = (int(resolution), int(resolution))

@@ -157,7 +157,7 @@ class SFDDetector(FaceDetector):
     """face-alignment's S3FD (``s3fd-619a316812.pth``), batched on ``device``.
 
     Reproduces face_alignment 1.5.0's ``SFDDetector`` (see
-    :mod:`talking_heads.preprocess.nets.s3fd`): frames are detected at the size given,
+    :mod:`talking_heads.nets.s3fd`): frames are detected at the size given,
     boxes are S3FD's continuous coordinates (``x2 - x1`` is the width) and a detection is
     kept when its face probability is above ``threshold`` (upstream's ``filter_threshold``,
     0.5; candidates need 0.05 in any case). ``device`` is ``auto`` (CUDA when available,
@@ -171,8 +171,8 @@ class SFDDetector(FaceDetector):
     def __init__(
         self, threshold: float = 0.5, device: str = "auto", batch_size: int | None = None
     ) -> None:
-        from talking_heads.preprocess.nets import load_pretrained, resolve_device
-        from talking_heads.preprocess.nets.s3fd import S3FD
+        from talking_heads.nets import load_pretrained, resolve_device
+        from talking_heads.nets.s3fd import S3FD
 
         self.threshold = float(threshold)
         self.device = resolve_device(device)
@@ -181,7 +181,7 @@ class SFDDetector(FaceDetector):
 
     def detect(self, frames: np.ndarray) -> list[np.ndarray]:
         """S3FD detections per frame, best score first."""
-        from talking_heads.preprocess.nets.s3fd import detect_faces
+        from talking_heads.nets.s3fd import detect_faces
 
         frames = _as_batch(frames)
         out: list[np.ndarray] = []

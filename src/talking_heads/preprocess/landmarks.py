@@ -55,7 +55,7 @@ class FAN68Landmarks(LandmarkDetector):
     """face-alignment's 2D-FAN-4 (``2DFAN4-11f355bf06.pth.tar``) on ``device``.
 
     Reproduces face_alignment 1.5.0's ``FaceAlignment.get_landmarks_from_image`` for given
-    boxes (see :mod:`talking_heads.preprocess.nets.fan`): the box-derived 256x256 crop,
+    boxes (see :mod:`talking_heads.nets.fan`): the box-derived 256x256 crop,
     heatmaps summed with the mirrored crop's (``flip``, upstream's default) and the
     quarter-cell argmax refinement; points are truncated to integers like upstream's unless
     ``integer_coords`` is False. ``device`` is ``auto``, ``cpu`` or ``cuda``. The weights are
@@ -67,8 +67,8 @@ class FAN68Landmarks(LandmarkDetector):
     def __init__(
         self, device: str = "auto", flip: bool = True, integer_coords: bool = True
     ) -> None:
-        from talking_heads.preprocess.nets import load_pretrained, resolve_device
-        from talking_heads.preprocess.nets.fan import FAN
+        from talking_heads.nets import load_pretrained, resolve_device
+        from talking_heads.nets.fan import FAN
 
         self.device = resolve_device(device)
         self.flip = bool(flip)
@@ -77,7 +77,7 @@ class FAN68Landmarks(LandmarkDetector):
 
     def detect(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """68 points per box (boxes ``x1, y1, x2, y2`` used as given, as upstream does)."""
-        from talking_heads.preprocess.nets.fan import fan_landmarks
+        from talking_heads.nets.fan import fan_landmarks
 
         return fan_landmarks(
             self._net, frame, boxes, flip=self.flip, integer_coords=self.integer_coords

@@ -25,9 +25,11 @@ __all__ = [
     "TABLE2_METRICS",
     "TABLES",
     "TableSpec",
+    "build_result_tables",
     "build_table1",
     "build_table2",
     "build_table3",
+    "our_row",
     "our_table2_row",
     "survey_table",
 ]
@@ -131,7 +133,12 @@ def _format_value(value: Any, decimals: int) -> str:
 
 
 def our_table2_row(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """One of our Table 2 rows from its spec.
+    """One of our Table 2 rows from its spec (:func:`our_row` with Table 2's metrics)."""
+    return our_row(spec, TABLE2_METRICS)
+
+
+def our_row(spec: Mapping[str, Any], metrics: Sequence[_Metric]) -> dict[str, Any]:
+    """One of our table rows from its spec, with the ``metrics`` columns.
 
     ``spec``: ``method``, ``metrics_json`` (a ``talking-heads score`` output), ``data``,
     ``protocol``, ``checkpoint``, ``resolution`` (frame side in pixels) and optionally
@@ -167,11 +174,11 @@ def our_table2_row(spec: Mapping[str, Any]) -> dict[str, Any]:
         "checkpoint": spec.get("checkpoint", ""),
         "resolution": spec.get("resolution", ""),
     }
-    for metric in TABLE2_METRICS:
+    for metric in metrics:
         value = summary.get(names.get(metric.key, metric.key))
         row[metric.key] = None if value is None else float(value)
     row["_metrics_json"] = str(metrics_json)
-    row["_metric_names"] = {m.key: names.get(m.key, m.key) for m in TABLE2_METRICS}
+    row["_metric_names"] = {m.key: names.get(m.key, m.key) for m in metrics}
     row["_inputs"] = result.get("inputs", {})
     return row
 
@@ -368,41 +375,117 @@ def build_table1(rows: Sequence[Mapping[str, Any]], out_dir: Path | str) -> tupl
     return md_path, csv_path
 
 
-def build_table3(rows: Sequence[Mapping[str, Any]], out_dir: Path | str) -> tuple[Path, Path]:
-    """Write ``table3.md``/``table3.csv``: the survey's hardware table, our side still empty.
+#: the quality columns of our Table 3 rows (the survey's Table 3 has none; its quality
+#: numbers are scattered over the methods' papers): lip sync, realism, identity
+TABLE3_METRICS: tuple[_Metric, ...] = (
+    _Metric("lse_d", "LSE-D", False, 3),
+    _Metric("lse_c", "LSE-C", True, 3),
+    _Metric("fid", "FID", False, 2),
+    _Metric("csim", "CSIM", True, 4),
+)
+_TABLE3_SURVEY_COLUMNS: tuple[str, ...] = ("inference_time_s", "gpu_memory_gb", "rating")
+_TABLE3_SURVEY = {
+    "source": SURVEY_SOURCE,
+    "data": "not stated",
+    "protocol": "not stated",
+    "checkpoint": "as published",
+    "resolution": "not stated",
+    "device": "Tesla T4",
+}
+TABLE3_COLUMNS: tuple[str, ...] = (
+    "method",
+    "year",
+    "source",
+    "data",
+    "protocol",
+    "checkpoint",
+    "resolution",
+    *_TABLE3_SURVEY_COLUMNS,
+    "device",
+    *(m.key for m in TABLE3_METRICS),
+)
 
-    Our timings and memory measurements arrive with the "hardware" issue; until then
-    ``rows`` must be empty.
+
+def _table3_note(ours: Sequence[Mapping[str, Any]]) -> str:
+    lines = [
+        "# Table 3: hardware and rating",
+        "",
+        f'Rows with source "{SURVEY_SOURCE}" are the survey\'s Table 3 as printed, measured '
+        'on a Tesla T4 with unstated clip length, resolution and timing scope; "4 min 50 '
+        'Sec" is written as 290 s and "DaGANs" as DaGAN. Rows with source '
+        f'"{OURS_SOURCE}" are the methods whose family reports here (lip-sync and '
+        "audio-driven), with the quality metrics of their scoring protocol; their inference "
+        "time, memory and rating are measured by the workflow's bench and rating study, "
+        f"{MISSING} until those have run. ↑: higher is better; ↓: lower is better.",
+    ]
+    if ours:
+        lines += ["", "Our rows:", ""]
+        for row in ours:
+            used = ", ".join(
+                f"{k} = `{v}`" for k, v in row["_metric_names"].items() if row.get(k) is not None
+            )
+            lines.append(f"- {row['method']}: `{row['_metrics_json']}`; metrics: {used or 'none'}")
+    return "\n".join(lines) + "\n"
+
+
+def build_table3(rows: Sequence[Mapping[str, Any]], out_dir: Path | str) -> tuple[Path, Path]:
+    """Write ``table3.md``/``table3.csv``: the survey's hardware table, then our rows.
+
+    Each of ``rows`` is a spec for :func:`our_row` (a model of a method reported in Table
+    3), shown with :data:`TABLE3_METRICS`.
     """
-    if rows:
-        raise NotImplementedError(
-            "Table 3's 'ours' rows (inference time and GPU memory measured by the workflow) "
-            "are not built yet; they are planned in the 'hardware' issue"
-        )
-    survey = survey_table("table3_hardware_rating.csv")
-    columns = [*survey[0].keys(), "ours_inference_time_s", "ours_gpu_memory_gb", "ours_device"]
+    survey = [{**r, **_TABLE3_SURVEY} for r in survey_table("table3_hardware_rating.csv")]
+    ours = [our_row(spec, TABLE3_METRICS) for spec in rows]
     headers = [
         "Method",
         "Year",
+        "Source",
+        "Data",
+        "Protocol",
+        "Checkpoint",
+        "Resolution",
         "Inference time (s) ↓",
         "GPU memory (GB) ↓",
         "Rating ↑",
-        "Ours: time (s) ↓",
-        "Ours: GPU memory (GB) ↓",
-        "Ours: device",
+        "Device",
+        *(m.header for m in TABLE3_METRICS),
     ]
-    body = [[*(r[c] for c in survey[0]), MISSING, MISSING, MISSING] for r in survey]
-    note = (
-        "# Table 3: hardware and rating\n\nThe survey's Table 3 as printed (source: survey "
-        "(paper)), measured on a Tesla T4 with unstated clip length, resolution and timing "
-        'scope; "4 min 50 Sec" is written as 290 s and "DaGANs" as DaGAN. Our side '
-        f'({MISSING}) is filled by the "hardware" issue, which records device, clip length, '
-        "resolution and what the time includes.\n\n"
-    )
+    body = [
+        [
+            *(row.get(c) or "" for c in TABLE3_COLUMNS[:7]),
+            *(row.get(c) or MISSING for c in (*_TABLE3_SURVEY_COLUMNS, "device")),
+            *(_format_value(row.get(m.key), m.decimals) for m in TABLE3_METRICS),
+        ]
+        for row in [*survey, *ours]
+    ]
     out_dir = Path(out_dir)
-    md_path = atomic_write_text(out_dir / "table3.md", note + _markdown_table(headers, body))
-    csv_path = atomic_write_text(out_dir / "table3.csv", _csv_text(columns, survey))
+    md_path = atomic_write_text(
+        out_dir / "table3.md", _table3_note(ours) + "\n" + _markdown_table(headers, body)
+    )
+    csv_rows = [
+        {c: (repr(v) if isinstance(v, float) else v) for c, v in row.items()}
+        for row in [*survey, *ours]
+    ]
+    csv_path = atomic_write_text(out_dir / "table3.csv", _csv_text(TABLE3_COLUMNS, csv_rows))
     return md_path, csv_path
+
+
+def build_result_tables(
+    rows: Sequence[Mapping[str, Any]], out_dir: Path | str
+) -> dict[str, tuple[Path, Path]]:
+    """Every results table (:data:`RESULT_TABLES`) from our row specs, each spec in the table
+    its ``table`` field names (``table2`` when absent); a table with no rows of ours still
+    shows the survey's."""
+    by_table: dict[str, list[Mapping[str, Any]]] = {name: [] for name in RESULT_TABLES}
+    for spec in rows:
+        table = str(spec.get("table") or "table2")
+        if table not in by_table:
+            raise ValueError(
+                f"row {spec.get('method')!r} names table {table!r}; "
+                f"results tables: {', '.join(RESULT_TABLES)}"
+            )
+        by_table[table].append(spec)
+    return {name: TABLES.get(name).build(specs, out_dir) for name, specs in by_table.items()}
 
 
 TABLES.add("table1", TableSpec("table1", "Datasets", "table1_datasets.csv", build_table1))
@@ -412,3 +495,5 @@ TABLES.add(
 TABLES.add(
     "table3", TableSpec("table3", "Hardware and rating", "table3_hardware_rating.csv", build_table3)
 )
+#: the tables our model rows go to (Table 1 is built from the datasets' statistics)
+RESULT_TABLES: tuple[str, ...] = ("table2", "table3")

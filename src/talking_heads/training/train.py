@@ -11,44 +11,18 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from talking_heads.config import experiment_model_config, find_config_dir
 from talking_heads.utils.atomic import atomic_path, atomic_write_json
 
+__all__ = ["experiment_model_config", "find_config_dir", "main", "train"]
+
 log = logging.getLogger(__name__)
-
-
-def find_config_dir() -> Path:
-    """``$TALKING_HEADS_CONFIG_DIR``, else ``configs/`` in the working directory or above it,
-    else the source checkout's ``configs/`` (editable installs)."""
-    if env := os.environ.get("TALKING_HEADS_CONFIG_DIR"):
-        return Path(env).resolve()
-    for folder in (Path.cwd(), *Path.cwd().parents):
-        if (folder / "configs" / "train.yaml").is_file():
-            return folder / "configs"
-    return Path(__file__).resolve().parents[3] / "configs"
-
-
-def experiment_model_config(experiment: str) -> dict[str, Any]:
-    """The resolved ``model`` config of Hydra experiment ``experiment`` (as a plain dict)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
-
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(find_config_dir()), version_base="1.3"):
-            cfg = compose("train.yaml", overrides=[f"experiment={experiment}"])
-    finally:
-        GlobalHydra.instance().clear()
-    model = OmegaConf.to_container(cfg.model, resolve=True)
-    assert isinstance(model, dict)
-    return {str(k): v for k, v in model.items()}
 
 
 def _wandb_offline() -> bool:
@@ -76,6 +50,28 @@ def checkpoint_step(path: Path) -> int:
     import torch
 
     return int(torch.load(path, map_location="cpu", weights_only=True)["global_step"])
+
+
+def method_of_module(target: str) -> str | None:
+    """The registered method whose Lightning module is ``target`` (a ``_target_`` path)."""
+    from talking_heads.models import METHODS
+
+    for name in METHODS.names():
+        if METHODS.get(name).lightning_module == target:
+            return name
+    return None
+
+
+def export_checkpoint(last: Path, out: Path, method: str | None) -> Path:
+    """``last`` copied to ``out`` atomically, with the method it belongs to recorded."""
+    import torch
+
+    checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+    if method is not None:
+        checkpoint["method"] = method
+    with atomic_path(out) as tmp:
+        torch.save(checkpoint, tmp)
+    return out
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -123,8 +119,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     atomic_write_json(output_dir / "train_summary.json", summary)
     if cfg.get("export_path"):
-        with atomic_path(cfg.export_path) as tmp:
-            shutil.copyfile(last, tmp)
+        export_checkpoint(last, Path(cfg.export_path), method_of_module(cfg.model._target_))
         log.info("exported %s -> %s", last, cfg.export_path)
     for lg in loggers:
         lg.finalize("success")
@@ -132,9 +127,21 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path=str(find_config_dir()), config_name="train.yaml")
-def main(cfg: DictConfig) -> None:
-    """Hydra-decorated entry point (console script ``talking-heads-train``)."""
-    train(cfg)
+def hydra_main(cfg: DictConfig) -> None:
+    """Hydra-decorated entry point: the config composed from the command line, trained."""
+    from talking_heads.cli.errors import exit_on_user_error
+
+    with exit_on_user_error("talking-heads-train"):
+        train(cfg)
+
+
+def main() -> None:
+    """Console script ``talking-heads-train``: :func:`hydra_main` inside the command line's
+    error boundary (a mistake in the input, e.g. an unknown experiment, is one line on stderr
+    and exit status 2; ``--debug`` or ``TALKING_HEADS_DEBUG=1`` adds its traceback)."""
+    from talking_heads.cli.errors import run_hydra
+
+    raise SystemExit(run_hydra(hydra_main, "talking-heads-train"))
 
 
 if __name__ == "__main__":

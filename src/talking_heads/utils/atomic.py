@@ -11,6 +11,43 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from talking_heads.errors import UserError
+
+
+class UnwritablePathError(UserError):
+    """An output path that cannot be created (a parent is a file, or not writable)."""
+
+
+def check_writable(path: Path | str) -> Path:
+    """``path`` if it can be written: its nearest existing ancestor is a writable directory.
+
+    Nothing is created; otherwise an :class:`UnwritablePathError` names the path and why.
+    """
+    target = Path(path)
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UnwritablePathError(
+            f"cannot write {target}: {ancestor} is a file, not a directory; "
+            "choose an output path inside a directory"
+        )
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UnwritablePathError(
+            f"cannot write {target}: directory {ancestor} is not writable (permission denied)"
+        )
+    return target
+
+
+def ensure_parent(path: Path | str) -> Path:
+    """Create ``path``'s parent directories (checked by :func:`check_writable`); ``path``."""
+    target = check_writable(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UnwritablePathError(f"cannot write {target}: {error.strerror or error}") from error
+    return target
+
 
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
@@ -27,8 +64,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     keeps the suffix so tools that dispatch on it (ffmpeg, pandas) still work. On error the
     temporary is removed and ``path`` is left untouched.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = ensure_parent(path)
     tmp = target.with_name(f".{target.stem}.tmp-{uuid.uuid4().hex[:8]}{target.suffix}")
     try:
         yield tmp

@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from talking_heads.utils.atomic import atomic_path
+from talking_heads.errors import UserError
+from talking_heads.utils.atomic import atomic_path, ensure_parent
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v"})
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
@@ -32,24 +37,107 @@ def is_image(path: Path | str) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+class MediaError(UserError):
+    """A media file cannot be read: empty, truncated, damaged or not of the expected kind."""
+
+
+def _check_nonempty(path: Path, kind: str) -> None:
+    """A missing file is a :class:`FileNotFoundError`, an empty one a :class:`MediaError`."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    if path.is_file() and path.stat().st_size == 0:
+        raise MediaError(f"{path}: empty file (0 bytes), not {kind}")
+
+
+def ffmpeg_reason(path: Path | str) -> str:
+    """ffmpeg's first error line on decoding ``path`` (e.g. ``moov atom not found``)."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-xerror"]
+    try:
+        result = subprocess.run(
+            [*cmd, "-i", str(path), "-f", "null", "-"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "no decoder could read it"
+    for line in result.stderr.splitlines():
+        line = re.sub(r"^(\[[^]]*\]\s*)+", "", line).strip()
+        line = re.sub(r"^Error opening input( file)?:\s*", "", line).rstrip(".")
+        if line:
+            return line
+    return "no decoder could read it"
+
+
+@contextmanager
+def _native_stderr() -> Iterator[list[bytes]]:
+    """File descriptor 2 redirected to a temporary file while the block runs (native libraries
+    log there directly); the list yielded receives what they wrote."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    written: list[bytes] = []
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield written
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            written.append(sink.read())
+
+
 def read_video(path: Path | str) -> tuple[np.ndarray, float]:
-    """Decode all frames of a video with decord: ``(T, H, W, 3)`` uint8 RGB and the fps."""
+    """Decode all frames of a video with decord: ``(T, H, W, 3)`` uint8 RGB and the fps.
+
+    An empty, truncated or undecodable file is a :class:`MediaError` naming it and ffmpeg's
+    reason (decord's own log lines about it are dropped).
+    """
     import decord
 
-    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-    fps = float(reader.get_avg_fps())
-    if len(reader) == 0:
-        raise ValueError(f"{path}: no frames decoded")
-    frames = reader.get_batch(list(range(len(reader)))).asnumpy()
+    path = Path(path)
+    _check_nonempty(path, "a video")
+    decord.logging.set_level(decord.logging.QUIET)
+    failed = False
+    with _native_stderr() as written:
+        try:
+            reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+            fps = float(reader.get_avg_fps())
+            count = len(reader)
+            frames = reader.get_batch(list(range(count))).asnumpy() if count else None
+            del reader
+        except Exception as error:  # decord's RuntimeError/DECORDError give no reason
+            failed = True
+            error.__traceback__ = None  # the half-built reader is freed (and logs) right here
+    if failed:
+        raise MediaError(
+            f"{path}: not a readable video ({ffmpeg_reason(path)}); the file is truncated, "
+            "damaged or not a video"
+        )
+    if written[0]:
+        os.write(2, written[0])
+    if frames is None:
+        raise MediaError(f"{path}: no frames decoded; the file holds no video stream")
     return frames, fps
 
 
 def read_image(path: Path | str) -> np.ndarray:
-    """Read an image as ``(H, W, 3)`` uint8 RGB."""
-    from PIL import Image
+    """Read an image as ``(H, W, 3)`` uint8 RGB (a writable array); an empty, truncated or
+    unknown file is a :class:`MediaError` naming it."""
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+    path = Path(path)
+    _check_nonempty(path, "an image")
+    try:
+        with Image.open(path) as image:
+            return np.array(image.convert("RGB"))
+    except UnidentifiedImageError as error:
+        raise MediaError(f"{path}: not a readable image (unknown image format)") from error
+    except (OSError, ValueError, SyntaxError) as error:
+        if isinstance(error, FileNotFoundError | IsADirectoryError | PermissionError):
+            raise
+        raise MediaError(f"{path}: not a readable image ({error})") from error
 
 
 def write_image(path: Path | str, image: np.ndarray) -> Path:
@@ -112,8 +200,7 @@ class VideoWriter:
         pix_fmt: str = "yuv444p",
         preset: str = "veryfast",
     ) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = ensure_parent(path)
         self.size = (int(width), int(height))
         self.frames = 0
         self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")

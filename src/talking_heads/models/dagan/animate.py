@@ -18,8 +18,8 @@ import torch
 
 from talking_heads.models.dagan.depth import build_depth, estimate_depth
 from talking_heads.models.dagan.networks import build_networks
-from talking_heads.models.fomm.animate import normalize_kp
 from talking_heads.models.motion.animate import MotionAnimator, expand_batch
+from talking_heads.models.motion.transfer import normalize_kp
 
 
 class DaGANAnimator(MotionAnimator):

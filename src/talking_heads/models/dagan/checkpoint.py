@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from talking_heads.config import plain
 from talking_heads.manifest import sha256_file
 from talking_heads.models.checkpoints import (
     network_state,
@@ -36,7 +37,6 @@ from talking_heads.models.checkpoints import (
 )
 from talking_heads.models.dagan.depth import build_depth, load_depth_weights, official_depth_states
 from talking_heads.models.dagan.networks import build_networks
-from talking_heads.models.fomm.module import plain
 from talking_heads.models.motion.checkpoint import import_hyper_parameters
 from talking_heads.utils.atomic import atomic_path
 

@@ -3,7 +3,7 @@
 As upstream's ``GeneratorFullModel`` in ``--rgbd`` mode: the frozen depth network gives the
 disparity of the source and driving frames, the keypoint detector runs on frame‖disparity, and
 the depth-aware generator reconstructs the driving frame from the source and its disparity.
-Losses (FOMM's, :mod:`talking_heads.models.fomm.losses`): the pyramid VGG19 perceptual loss,
+Losses (FOMM's, :mod:`talking_heads.models.motion.losses`): the pyramid VGG19 perceptual loss,
 the LSGAN generator loss with feature matching on the keypoint-conditioned discriminator
 (when ``generator_gan`` ≠ 0), keypoint equivariance (the warped driving frame's disparity is
 recomputed, as upstream), and DaGAN's:
@@ -43,6 +43,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from talking_heads.config import plain
 from talking_heads.models.dagan.depth import (
     build_depth,
     estimate_depth,
@@ -50,19 +51,17 @@ from talking_heads.models.dagan.depth import (
     official_depth_states,
 )
 from talking_heads.models.dagan.networks import build_networks
-from talking_heads.models.fomm.module import (
-    keypoint_discriminator_losses,
-    keypoint_gan_losses,
-    plain,
-)
-from talking_heads.models.motion.blocks import ImagePyramide, Vgg19, load_vgg19
+from talking_heads.models.motion.blocks import ImagePyramide
 from talking_heads.models.motion.training import (
     frozen_on_device,
     gan_optimizer_config,
     gan_training_step,
+    keypoint_discriminator_losses,
+    keypoint_gan_losses,
     log_validation_l1,
     step_gan_schedulers,
 )
+from talking_heads.nets.vgg19 import Vgg19, load_vgg19
 
 Keypoints = dict[str, torch.Tensor]
 #: upstream loss terms that are not implemented (their weight must be 0)

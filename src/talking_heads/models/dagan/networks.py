@@ -18,38 +18,17 @@ implemented.
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from talking_heads.models.fomm.networks import VOX256_MODEL_PARAMS as FOMM_VOX256_MODEL_PARAMS
-from talking_heads.models.fomm.networks import (
+from talking_heads.models.motion.blocks import SameBlock2d
+from talking_heads.models.motion.discriminator import MultiScaleDiscriminator
+from talking_heads.models.motion.keypoint_networks import (
     Keypoints,
     KPDetector,
-    MultiScaleDiscriminator,
     OcclusionAwareGenerator,
 )
-from talking_heads.models.motion.blocks import SameBlock2d
-
-#: ``model_params`` of CVPR2022-DaGAN's ``config/vox-adv-256.yaml`` as the README trains and
-#: runs it (``--kp_num 15 --rgbd --generator DepthAwareGenerator``), plus ``depth_params``: the
-#: depth network of ``demo.py`` (ResNet-18, ``depth/models/weights_19``). The keypoint detector
-#: and generator settings are FOMM's vox-256 ones.
-VOX256_MODEL_PARAMS: dict[str, Any] = {
-    **copy.deepcopy(FOMM_VOX256_MODEL_PARAMS),
-    "common_params": {"num_kp": 15, "num_channels": 3, "estimate_jacobian": True},
-    "discriminator_params": {
-        "scales": [1],
-        "block_expansion": 32,
-        "max_features": 512,
-        "num_blocks": 4,
-        "use_kp": True,
-    },
-    "depth_params": {"num_layers": 18},
-}
 
 
 class DepthAwareAttention(nn.Module):

@@ -1,7 +1,7 @@
 """FOMM training as a LightningModule (first-order-model ``train.py`` and ``modules/model.py``).
 
 Losses as upstream's ``GeneratorFullModel`` / ``DiscriminatorFullModel``
-(:mod:`talking_heads.models.fomm.losses`): multi-scale VGG19 perceptual loss on an
+(:mod:`talking_heads.models.motion.losses`): multi-scale VGG19 perceptual loss on an
 anti-aliased image pyramid, LSGAN generator loss with discriminator feature matching (computed
 only when ``generator_gan`` ≠ 0), and keypoint equivariance of the values and Jacobians under
 a random affine + TPS warp. Optimisation as upstream: Adam (β = 0.5, 0.999) with a learning
@@ -17,95 +17,26 @@ of training iterations. The discriminator's step is likewise not counted in ``gl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
-from talking_heads.models.fomm import losses as L
-from talking_heads.models.fomm.networks import Keypoints, build_networks
-from talking_heads.models.motion.blocks import ImagePyramide, Vgg19, detach_kp, load_vgg19
+from talking_heads.config import plain
+from talking_heads.models.fomm.networks import build_networks
+from talking_heads.models.motion.blocks import ImagePyramide
 from talking_heads.models.motion.training import (
     frozen_on_device,
     gan_optimizer_config,
     gan_training_step,
+    keypoint_discriminator_losses,
+    keypoint_gan_losses,
     log_validation_l1,
-    pyramid_discriminator_losses,
-    pyramid_generator_losses,
     step_gan_schedulers,
 )
+from talking_heads.nets.vgg19 import Vgg19, load_vgg19
 
-__all__ = ["FOMMLightning", "load_vgg19", "plain"]
-
-
-def plain(value: Any) -> Any:
-    """Config values as plain Python (dicts, lists, scalars, strings).
-
-    Lightning checkpoints then hold only types that ``torch.load(weights_only=True)`` accepts
-    (an OmegaConf ``DictConfig`` or a ``Path`` would not load).
-    """
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(value, DictConfig | ListConfig):
-            value = OmegaConf.to_container(value, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf is a dependency
-        pass
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def keypoint_gan_losses(
-    module: Any,
-    driving: torch.Tensor,
-    generated: Mapping[str, Any],
-    detector: Callable[[torch.Tensor], Keypoints],
-) -> dict[str, torch.Tensor]:
-    """FOMM's generator losses (also DaGAN's): the pyramid perceptual loss, the LSGAN and
-    feature-matching terms of the keypoint-conditioned discriminator, and the equivariance of
-    ``detector`` (values and Jacobians); weights from ``module.loss_weights``."""
-    kp = detach_kp(generated["kp_driving"])
-    weights = module.loss_weights
-    losses = pyramid_generator_losses(
-        module,
-        driving,
-        generated["prediction"],
-        lambda pyramid: module.discriminator(pyramid, kp=kp),
-        L.generator_gan_loss,
-    )
-    losses.update(
-        L.equivariance_losses(
-            detector,
-            driving,
-            generated["kp_driving"],
-            module.train_params["transform_params"],
-            weights["equivariance_value"],
-            weights["equivariance_jacobian"],
-        )
-    )
-    return losses
-
-
-def keypoint_discriminator_losses(
-    module: Any, batch: Mapping[str, torch.Tensor], generated: Mapping[str, Any]
-) -> dict[str, torch.Tensor]:
-    """Upstream's ``DiscriminatorFullModel.forward`` (LSGAN, keypoint-conditioned) of FOMM and
-    DaGAN."""
-    kp = detach_kp(generated["kp_driving"])
-    return pyramid_discriminator_losses(
-        module,
-        batch["driving"],
-        generated["prediction"],
-        lambda pyramid: module.discriminator(pyramid, kp=kp),
-        L.discriminator_gan_loss,
-    )
+__all__ = ["FOMMLightning", "load_vgg19"]
 
 
 class FOMMLightning(pl.LightningModule):

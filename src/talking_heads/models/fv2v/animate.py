@@ -23,7 +23,6 @@ from typing import Any
 
 import torch
 
-from talking_heads.models.fomm import animate as fomm_animate
 from talking_heads.models.fv2v.networks import (
     HEEstimator,
     Keypoints,
@@ -32,6 +31,7 @@ from talking_heads.models.fv2v.networks import (
     keypoint_transformation,
 )
 from talking_heads.models.motion import animate as motion
+from talking_heads.models.motion import transfer
 from talking_heads.models.motion.animate import MotionAnimator, expand_batch
 
 
@@ -62,7 +62,7 @@ def movement_scale(kp_source: Keypoints, kp_driving_initial: Keypoints) -> float
 #: with the 3-D keypoints' hull-volume :func:`movement_scale`: kp_src + (kp_drv − kp_drv0)·s for
 #: relative movement and Jacobians J_drv·J_drv0⁻¹·J_src; the driving keypoints unchanged for
 #: absolute transfer.
-normalize_kp = partial(fomm_animate.normalize_kp, scale_of=movement_scale)
+normalize_kp = partial(transfer.normalize_kp, scale_of=movement_scale)
 
 
 class FV2VAnimator(MotionAnimator):

@@ -1,6 +1,6 @@
 """face-vid2vid's own training losses (official ``modules/model.py``), as functions.
 
-The perceptual and feature-matching losses are FOMM's (:mod:`talking_heads.models.fomm.losses`);
+The perceptual and feature-matching losses are FOMM's (:mod:`talking_heads.models.motion.losses`);
 this module adds the hinge/LS GAN terms chosen by ``gan_mode``, the equivariance of the
 keypoints' (x, y) projection under a random warp, the keypoint prior, the headpose loss against
 a teacher's angles and the L1 of the expression deltas.
@@ -14,8 +14,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from talking_heads.models.fomm import losses as fomm_losses
 from talking_heads.models.fv2v.networks import Keypoints, headpose_pred_to_degree
+from talking_heads.models.motion import losses as motion_losses
 
 GAN_MODES = ("hinge", "ls")
 
@@ -31,7 +31,7 @@ def generator_gan_loss(
     """Σ_scales w · (−mean D(ŷ)) for ``hinge``, w · mean (1 − D(ŷ))² for ``ls`` (FOMM's)."""
     _check_mode(gan_mode)
     if gan_mode == "ls":
-        return fomm_losses.generator_gan_loss(maps_generated, scales, weight)
+        return motion_losses.generator_gan_loss(maps_generated, scales, weight)
     total = 0.0
     for scale in scales:
         total = total + weight * -maps_generated[f"prediction_map_{scale}"].mean()
@@ -49,7 +49,7 @@ def discriminator_gan_loss(
     (FOMM's)."""
     _check_mode(gan_mode)
     if gan_mode == "ls":
-        return fomm_losses.discriminator_gan_loss(maps_real, maps_generated, scales, weight)
+        return motion_losses.discriminator_gan_loss(maps_real, maps_generated, scales, weight)
     total = 0.0
     for scale in scales:
         real = maps_real[f"prediction_map_{scale}"]
@@ -82,7 +82,7 @@ def equivariance_losses(
     ``transformed_keypoints`` maps a frame to its keypoints (the source's canonical keypoints
     transformed by the head pose estimated on that frame, upstream).
     """
-    return fomm_losses.equivariance_losses(
+    return motion_losses.equivariance_losses(
         lambda frame: projected_xy(transformed_keypoints(frame)),
         driving,
         projected_xy(kp_driving),

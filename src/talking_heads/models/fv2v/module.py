@@ -4,7 +4,7 @@ Per batch, as upstream's ``GeneratorFullModel``: canonical keypoints of the sour
 and expression of source and driving frame, the transformed keypoints of both, the generated
 driving frame, and the weighted losses:
 
-- multi-scale VGG19 perceptual loss (FOMM's, :func:`talking_heads.models.fomm.losses
+- multi-scale VGG19 perceptual loss (FOMM's, :func:`talking_heads.models.motion.losses
   .perceptual_loss`);
 - GAN (``gan_mode`` ``hinge`` as in vox-256, or ``ls``) with discriminator feature matching,
   when ``generator_gan`` ≠ 0;
@@ -41,11 +41,10 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from talking_heads.models.fomm.module import plain
+from talking_heads.config import plain
 from talking_heads.models.fv2v import losses as L
-from talking_heads.models.fv2v.hopenet import Hopenet, hopenet_input, load_hopenet
 from talking_heads.models.fv2v.networks import build_networks, keypoint_transformation
-from talking_heads.models.motion.blocks import ImagePyramide, Vgg19, load_vgg19
+from talking_heads.models.motion.blocks import ImagePyramide
 from talking_heads.models.motion.training import (
     frozen_on_device,
     gan_optimizer_config,
@@ -55,6 +54,8 @@ from talking_heads.models.motion.training import (
     pyramid_generator_losses,
     step_gan_schedulers,
 )
+from talking_heads.nets.hopenet import Hopenet, hopenet_input, load_hopenet
+from talking_heads.nets.vgg19 import Vgg19, load_vgg19
 
 __all__ = ["FV2VLightning"]
 

@@ -7,7 +7,7 @@ deltas), the 3-D ``DenseMotionNetwork``, ``OcclusionAwareGenerator`` (``--gen or
 ``OcclusionAwareSPADEGenerator`` (``--gen spade``, the demo's default), and the keypoint
 transformation kp = R(yaw, pitch, roll)·kp_c + t + δ. State dicts use the official keys, so the
 released checkpoints' sub-dicts load without renaming; the discriminator is FOMM's
-(:class:`talking_heads.models.fomm.networks.MultiScaleDiscriminator`, identical keys).
+(:class:`talking_heads.models.motion.discriminator.MultiScaleDiscriminator`, identical keys).
 
 ``torch.nn.BatchNorm2d/3d`` replace ``SynchronizedBatchNorm2d/3d`` (same keys). Two widths that
 the official code hard-codes are derived from the configuration instead, so that narrow demo
@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from talking_heads.models.fomm.networks import MultiScaleDiscriminator
 from talking_heads.models.motion.blocks import (
     AntiAliasInterpolation2d,
     Decoder,
@@ -41,51 +40,10 @@ from talking_heads.models.motion.blocks import (
     grid_sample,
     level_channels,
 )
+from talking_heads.models.motion.discriminator import MultiScaleDiscriminator
 
 Keypoints = dict[str, torch.Tensor]
 
-#: ``model_params`` of the official ``config/vox-256.yaml`` (the Vox-256-New checkpoint).
-VOX256_MODEL_PARAMS: dict = {
-    "common_params": {
-        "num_kp": 15,
-        "image_channel": 3,
-        "feature_channel": 32,
-        "estimate_jacobian": False,
-    },
-    "kp_detector_params": {
-        "temperature": 0.1,
-        "block_expansion": 32,
-        "max_features": 1024,
-        "scale_factor": 0.25,
-        "num_blocks": 5,
-        "reshape_channel": 16384,
-        "reshape_depth": 16,
-    },
-    "he_estimator_params": {"block_expansion": 64, "max_features": 2048, "num_bins": 66},
-    "generator_params": {
-        "block_expansion": 64,
-        "max_features": 512,
-        "num_down_blocks": 2,
-        "reshape_channel": 32,
-        "reshape_depth": 16,
-        "num_resblocks": 6,
-        "estimate_occlusion_map": True,
-        "dense_motion_params": {
-            "block_expansion": 32,
-            "max_features": 1024,
-            "num_blocks": 5,
-            "reshape_depth": 16,
-            "compress": 4,
-        },
-    },
-    "discriminator_params": {
-        "scales": [1],
-        "block_expansion": 32,
-        "max_features": 512,
-        "num_blocks": 4,
-        "sn": True,
-    },
-}
 
 #: the two generators of the official code (``demo.py``/``run.py --gen``)
 GENERATOR_TYPES = ("spade", "original")

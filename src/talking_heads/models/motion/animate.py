@@ -33,7 +33,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from talking_heads.models.interface import GenerationInputs, Generator, InputError
 from talking_heads.models.motion.blocks import convex_hull_area
+from talking_heads.utils.frames import resize_frames
 
 Keypoints = dict[str, torch.Tensor]
 
@@ -125,13 +127,15 @@ def best_frame_index(
     return best
 
 
-class MotionAnimator(ABC):
-    """A method's inference networks in eval mode, batched over driving frames."""
+class MotionAnimator(Generator, ABC):
+    """A method's inference networks in eval mode, batched over driving frames (the
+    :class:`~talking_heads.models.interface.Generator` of the motion-transfer family)."""
 
     #: the networks inference needs, as named in our Lightning checkpoints' ``state_dict``
     NETWORKS: ClassVar[tuple[str, ...]]
-    #: the ``model_params`` an official checkpoint is built with (:meth:`from_official`)
-    OFFICIAL_MODEL_PARAMS: ClassVar[dict | None] = None
+    #: the experiment whose model config an official checkpoint is built with
+    #: (:meth:`from_official`; the hyper-parameters live only in ``configs/model/*.yaml``)
+    OFFICIAL_EXPERIMENT: ClassVar[str | None] = None
     #: networks an official checkpoint may lack (they then stay freshly initialised)
     OFFICIAL_OPTIONAL: ClassVar[tuple[str, ...]] = ()
 
@@ -178,19 +182,26 @@ class MotionAnimator(ABC):
         path: Path | str,
         model_params: dict | None = None,
         map_location: str = "cpu",
-        resolution: int = 256,
+        resolution: int | None = None,
     ) -> MotionAnimator:
         """Load an official checkpoint of the method (its upstream ``demo.py`` file).
 
         Its per-network sub-dicts load strictly into networks built from ``model_params``
-        (default :attr:`OFFICIAL_MODEL_PARAMS`); a network of :attr:`OFFICIAL_OPTIONAL` that the
-        file lacks keeps its fresh initialisation, as upstream. ``weights_only=True`` reads
-        these files (tensors, optimiser state, epoch numbers).
+        (default: those of :attr:`OFFICIAL_EXPERIMENT`'s model config, whose ``resolution``
+        is also the default); a network of :attr:`OFFICIAL_OPTIONAL` that the file lacks keeps
+        its fresh initialisation, as upstream. ``weights_only=True`` reads these files
+        (tensors, optimiser state, epoch numbers).
         """
-        if cls.OFFICIAL_MODEL_PARAMS is None:
+        if cls.OFFICIAL_EXPERIMENT is None:
             raise TypeError(f"{cls.__name__} does not load official checkpoints directly")
+        if model_params is None or resolution is None:
+            from talking_heads.config import experiment_model_config
+
+            official = experiment_model_config(cls.OFFICIAL_EXPERIMENT)
+            model_params = model_params or official["model_params"]
+            resolution = resolution or int(official.get("resolution", 256))
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        networks = cls.build({"model_params": model_params or cls.OFFICIAL_MODEL_PARAMS})
+        networks = cls.build({"model_params": model_params})
         for name, network in networks.items():
             if name in checkpoint or name not in cls.OFFICIAL_OPTIONAL:
                 network.load_state_dict(checkpoint[name], strict=True)
@@ -292,6 +303,58 @@ class MotionAnimator(ABC):
                 )
                 outputs.append(out.float().cpu())
         return torch.cat(outputs)
+
+    def synthesize(
+        self,
+        inputs: GenerationInputs,
+        options: Mapping[str, Any],
+        *,
+        batch_size: int = 16,
+        device: torch.device | str | None = None,
+        amp: bool = False,
+    ) -> torch.Tensor:
+        """:meth:`animate` from the family's inputs (``source``, ``driving``, resized to
+        :attr:`resolution`) and options (``relative``, ``adapt_scale``, ``best_frame``,
+        ``find_best_frame`` with ``landmarks``)."""
+        if inputs.source is None or inputs.driving is None:
+            raise InputError("motion transfer needs a source image and a driving video")
+        source = resize_frames(inputs.source[None], self.resolution)[0]
+        driving = resize_frames(inputs.driving, self.resolution)
+        reference = int(options.get("best_frame", -1))
+        if reference < 0 and options.get("find_best_frame"):
+            from talking_heads.models.motion.best_frame import find_best_frame
+
+            reference = find_best_frame(source, driving, options.get("landmarks", "auto"))
+        reference = max(reference, 0)
+        if reference >= driving.shape[0]:
+            raise InputError(f"best frame {reference} outside the {driving.shape[0]} frames")
+        self.reference_frame = reference
+        return self.animate(
+            source,
+            driving,
+            relative=bool(options.get("relative", True)),
+            adapt_scale=bool(options.get("adapt_scale", True)),
+            batch_size=batch_size,
+            device=device,
+            amp=amp,
+            reference_frame=reference,
+        )
+
+    def reconstruct_clip(
+        self,
+        inputs: GenerationInputs,
+        options: Mapping[str, Any],
+        *,
+        batch_size: int = 16,
+        device: torch.device | str | None = None,
+        amp: bool = False,
+    ) -> torch.Tensor:
+        """The reconstruction protocol on the family's inputs: :meth:`reconstruct` of the
+        driving clip (its frame 0 is the source)."""
+        if inputs.driving is None:
+            raise InputError("reconstruction needs the clip as the driving video")
+        video = resize_frames(inputs.driving, self.resolution)
+        return self.reconstruct(video, batch_size=batch_size, device=device, amp=amp)
 
     def reconstruct(
         self,

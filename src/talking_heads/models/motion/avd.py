@@ -108,7 +108,7 @@ class TwoStageMotionLightning(pl.LightningModule):
     reconstruction stage's perceptual loss.
 
     Arguments as :class:`~talking_heads.models.mraa.module.MRAALightning`. The hyperparameters
-    are saved as plain Python (:func:`~talking_heads.models.fomm.module.plain`) under the
+    are saved as plain Python (:func:`~talking_heads.config.plain`) under the
     argument names, so checkpoints load with ``torch.load(weights_only=True)``. Subclasses
     build their networks in :meth:`build` from upstream's ``model_params``.
     """
@@ -123,8 +123,8 @@ class TwoStageMotionLightning(pl.LightningModule):
         stage: str = "reconstruction",
         init_checkpoint: str | None = None,
     ) -> None:
-        from talking_heads.models.fomm.module import plain
-        from talking_heads.models.motion.blocks import load_vgg19
+        from talking_heads.config import plain
+        from talking_heads.nets.vgg19 import load_vgg19
 
         super().__init__()
         check_stage(stage, train_avd_params)

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from talking_heads.config import plain
 from talking_heads.models.checkpoints import read_official
-from talking_heads.models.fomm.module import plain
 
 
 def read_official_file(

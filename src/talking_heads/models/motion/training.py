@@ -15,7 +15,9 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from talking_heads.models.fomm import losses as L
+from talking_heads.models.motion import losses as L
+from talking_heads.models.motion.blocks import detach_kp
+from talking_heads.models.motion.keypoint_networks import Keypoints
 
 #: Adam's betas in every upstream training loop of the lineage
 BETAS = (0.5, 0.999)
@@ -188,3 +190,49 @@ def log_validation_l1(
     l1 = torch.abs(prediction - driving).mean()
     module.log("val/l1", l1, prog_bar=True, batch_size=driving.shape[0])
     return l1
+
+
+def keypoint_gan_losses(
+    module: Any,
+    driving: torch.Tensor,
+    generated: Mapping[str, Any],
+    detector: Callable[[torch.Tensor], Keypoints],
+) -> dict[str, torch.Tensor]:
+    """FOMM's generator losses (also DaGAN's): the pyramid perceptual loss, the LSGAN and
+    feature-matching terms of the keypoint-conditioned discriminator, and the equivariance of
+    ``detector`` (values and Jacobians); weights from ``module.loss_weights``."""
+    kp = detach_kp(generated["kp_driving"])
+    weights = module.loss_weights
+    losses = pyramid_generator_losses(
+        module,
+        driving,
+        generated["prediction"],
+        lambda pyramid: module.discriminator(pyramid, kp=kp),
+        L.generator_gan_loss,
+    )
+    losses.update(
+        L.equivariance_losses(
+            detector,
+            driving,
+            generated["kp_driving"],
+            module.train_params["transform_params"],
+            weights["equivariance_value"],
+            weights["equivariance_jacobian"],
+        )
+    )
+    return losses
+
+
+def keypoint_discriminator_losses(
+    module: Any, batch: Mapping[str, torch.Tensor], generated: Mapping[str, Any]
+) -> dict[str, torch.Tensor]:
+    """Upstream's ``DiscriminatorFullModel.forward`` (LSGAN, keypoint-conditioned) of FOMM and
+    DaGAN."""
+    kp = detach_kp(generated["kp_driving"])
+    return pyramid_discriminator_losses(
+        module,
+        batch["driving"],
+        generated["prediction"],
+        lambda pyramid: module.discriminator(pyramid, kp=kp),
+        L.discriminator_gan_loss,
+    )

@@ -31,7 +31,6 @@ from talking_heads.models.motion import animate as motion
 from talking_heads.models.motion.animate import expand_batch
 from talking_heads.models.motion.avd import AVDAnimator
 from talking_heads.models.mraa.networks import (
-    VOX256_MODEL_PARAMS,
     AVDNetwork,
     RegionParams,
     build_networks,
@@ -89,7 +88,7 @@ class MRAAAnimator(AVDAnimator):
     NETWORKS = ("region_predictor", "generator", "bg_predictor", "avd_network")
     #: articulated-animation's ``vox256.pth``; as upstream's ``demo.py``, a file without
     #: ``avd_network`` keeps a freshly initialised one
-    OFFICIAL_MODEL_PARAMS = VOX256_MODEL_PARAMS
+    OFFICIAL_EXPERIMENT = "mraa_vox256"
     OFFICIAL_OPTIONAL = ("avd_network",)
 
     @classmethod

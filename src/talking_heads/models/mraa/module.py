@@ -4,7 +4,7 @@
 Stage ``reconstruction`` (upstream ``run.py --mode train``): the region predictor, the
 background motion predictor and the generator reconstruct the driving frame from the source,
 with upstream's ``ReconstructionModel`` losses: the multi-scale VGG19 perceptual loss on an
-anti-aliased image pyramid (:func:`talking_heads.models.fomm.losses.perceptual_loss`) and the
+anti-aliased image pyramid (:func:`talking_heads.models.motion.losses.perceptual_loss`) and the
 equivariance of the region shifts and affines under a random affine + TPS warp
 (:func:`equivariance_losses`); no GAN. One Adam (β = 0.5, 0.999, ``lr``) over the three
 networks, MultiStepLR (γ = 0.1) stepped per epoch on ``epoch_milestones``.
@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from talking_heads.models.fomm import losses as L
+from talking_heads.models.motion import losses as L
 from talking_heads.models.motion.avd import (
     TwoStageMotionLightning,
     avd_optimizer_config,

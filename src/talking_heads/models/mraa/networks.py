@@ -48,46 +48,6 @@ from talking_heads.models.motion.blocks import (
 
 RegionParams = dict[str, torch.Tensor]
 
-#: ``model_params`` of articulated-animation's ``config/vox256.yaml`` (vox256.pth).
-VOX256_MODEL_PARAMS: dict = {
-    "num_regions": 10,
-    "num_channels": 3,
-    "estimate_affine": True,
-    "revert_axis_swap": True,
-    "bg_predictor_params": {
-        "block_expansion": 32,
-        "max_features": 1024,
-        "num_blocks": 5,
-        "bg_type": "affine",
-    },
-    "region_predictor_params": {
-        "temperature": 0.1,
-        "block_expansion": 32,
-        "max_features": 1024,
-        "scale_factor": 0.25,
-        "num_blocks": 5,
-        "pca_based": True,
-        "fast_svd": False,
-    },
-    "generator_params": {
-        "block_expansion": 64,
-        "max_features": 512,
-        "num_down_blocks": 2,
-        "num_bottleneck_blocks": 6,
-        "skips": True,
-        "pixelwise_flow_predictor_params": {
-            "block_expansion": 64,
-            "max_features": 1024,
-            "num_blocks": 5,
-            "scale_factor": 0.25,
-            "use_deformed_source": True,
-            "use_covar_heatmap": True,
-            "estimate_occlusion_map": True,
-        },
-    },
-    "avd_network_params": {"id_bottle_size": 64, "pose_bottle_size": 64},
-}
-
 
 @contextlib.contextmanager
 def full_precision(tensor: torch.Tensor) -> Iterator[None]:

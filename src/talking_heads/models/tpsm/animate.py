@@ -30,7 +30,6 @@ from talking_heads.models.motion import animate as motion
 from talking_heads.models.motion.animate import expand_batch
 from talking_heads.models.motion.avd import AVDAnimator
 from talking_heads.models.tpsm.networks import (
-    VOX256_MODEL_PARAMS,
     AVDNetwork,
     Keypoints,
     build_networks,
@@ -89,7 +88,7 @@ class TPSMAnimator(AVDAnimator):
     NETWORKS = ("kp_detector", "dense_motion_network", "inpainting_network", "avd_network")
     #: Thin-Plate-Spline-Motion-Model's ``vox.pth.tar``; as upstream's ``demo.py``, a file
     #: without ``avd_network`` or ``bg_predictor`` keeps freshly initialised ones
-    OFFICIAL_MODEL_PARAMS = VOX256_MODEL_PARAMS
+    OFFICIAL_EXPERIMENT = "tpsm_vox256"
     OFFICIAL_OPTIONAL = ("avd_network", "bg_predictor")
 
     def __init__(

@@ -7,7 +7,7 @@ predictor reconstruct the driving frame from the source, with upstream's
 ``GeneratorFullModel`` losses:
 
 - the multi-scale VGG19 perceptual loss on an anti-aliased image pyramid
-  (:func:`talking_heads.models.fomm.losses.perceptual_loss`);
+  (:func:`talking_heads.models.motion.losses.perceptual_loss`);
 - keypoint equivariance under a random affine + TPS warp (:class:`RandomTPS`, values only);
 - the warp loss: L1 between the driving frame's occluded encoder features and the warped,
   occluded source features (gradient through the flow only);
@@ -51,7 +51,7 @@ from typing import Any
 import torch
 from torch.nn.utils import clip_grad_norm_
 
-from talking_heads.models.fomm import losses as L
+from talking_heads.models.motion import losses as L
 from talking_heads.models.motion.avd import (
     TwoStageMotionLightning,
     avd_optimizer_config,

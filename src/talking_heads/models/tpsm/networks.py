@@ -51,19 +51,6 @@ Keypoints = dict[str, torch.Tensor]
 #: control points per thin-plate spline
 POINTS_PER_TPS = 5
 
-#: ``model_params`` of Thin-Plate-Spline-Motion-Model's ``config/vox-256.yaml`` (vox.pth.tar).
-VOX256_MODEL_PARAMS: dict = {
-    "common_params": {"num_tps": 10, "num_channels": 3, "bg": True, "multi_mask": True},
-    "generator_params": {"block_expansion": 64, "max_features": 512, "num_down_blocks": 3},
-    "dense_motion_params": {
-        "block_expansion": 64,
-        "max_features": 1024,
-        "num_blocks": 5,
-        "scale_factor": 0.25,
-    },
-    "avd_network_params": {"id_bottle_size": 128, "pose_bottle_size": 128},
-}
-
 
 def _float32(device: torch.device):
     """A context running its body without autocast (float32 thin-plate-spline algebra)."""

@@ -3,7 +3,7 @@
 ``GeneratorFullModel`` and ``DiscriminatorFullModel`` upstream compute, per training batch:
 
 - a perceptual loss: Σ_scales Σ_layers w_i · mean|φ_i(pyramid(ŷ)) − φ_i(pyramid(y))| with the
-  VGG19 features φ of :class:`~talking_heads.models.motion.blocks.Vgg19`;
+  VGG19 features φ of :class:`~talking_heads.nets.vgg19.Vgg19`;
 - an LSGAN generator loss w · mean (1 − D(ŷ))² and a feature-matching L1 between the
   discriminator's feature maps of the real and generated pyramids;
 - equivariance of keypoint values and Jacobians under a random affine + TPS warp;
@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from talking_heads.models.motion.blocks import Transform, Vgg19
+from talking_heads.models.motion.blocks import Transform
+from talking_heads.nets.vgg19 import Vgg19
 
 Keypoints = dict[str, torch.Tensor]
 

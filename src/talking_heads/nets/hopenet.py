@@ -1,9 +1,10 @@
-"""Hopenet (Ruiz et al., 2018), the frozen head-pose teacher of face-vid2vid's headpose loss.
+"""Hopenet (Ruiz et al., 2018): face-vid2vid's frozen head-pose teacher and the head poses of
+the head-motion metrics (``head_motion_diversity``, ``beat_align``).
 
-The official training (``modules/model.py``) builds deep-head-pose's ``Hopenet`` (torchvision
-ResNet-50 bottlenecks, 66 bins of 3° for yaw, pitch and roll) and loads
-``hopenet_robust_alpha1.pkl`` (300W-LP, alpha 1, "robust to image quality"), a plain state dict.
-This module rebuilds that network with the same keys (``conv1``, ``bn1``, ``layer1-4``,
+face-vid2vid's official training (``modules/model.py``) builds deep-head-pose's ``Hopenet``
+(torchvision ResNet-50 bottlenecks, 66 bins of 3° for yaw, pitch and roll) and loads
+``hopenet_robust_alpha1.pkl`` (300W-LP, alpha 1, "robust to image quality"), a plain state
+dict. This module rebuilds that network with the same keys (``conv1``, ``bn1``, ``layer1-4``,
 ``fc_yaw``, ``fc_pitch``, ``fc_roll`` and the unused ``fc_finetune``).
 
 deep-head-pose publishes no checksum of the file and none is registered here
