@@ -268,3 +268,35 @@ def test_offline_variants_are_named_in_table2_and_listed_with_reasons(tmp_path: 
         "1.0",
     ]
     assert "| FOMM | demo | recon | trial scoring | akd | akd_dlib | 2.5000 | ↓ |" in md.read_text()
+
+
+RULEGRAPH_DOT = """digraph snakemake_dag {
+    graph[bgcolor=white, margin=0];
+	0[label = "all", color = "0.00 0.6 0.85", style="rounded"];
+	1[label = "train", color = "0.33 0.6 0.85", style="rounded"];
+	2[label = "preprocess", color = "0.50 0.6 0.85", style="rounded"];
+	3[label = "score", color = "0.66 0.6 0.85", style="rounded"];
+	2 -> 1
+	1 -> 3
+	2 -> 0
+	3 -> 0
+}"""
+
+
+def test_rulegraph_layers_follow_the_longest_path_and_keep_snakemake_colours(tmp_path: Path):
+    from talking_heads.report.rulegraph import draw, layers, parse_rulegraph
+
+    nodes, edges = parse_rulegraph(RULEGRAPH_DOT)
+    assert {rule for rule, _ in nodes.values()} == {"all", "train", "preprocess", "score"}
+    assert nodes["0"][1] == pytest.approx((0.85, 0.34, 0.34))  # HSV 0.00 0.6 0.85 as RGB
+    assert edges == [("2", "1"), ("1", "3"), ("2", "0"), ("3", "0")]
+    # all has a direct input from preprocess, but its longest path puts it below score
+    assert [[nodes[n][0] for n in row] for row in layers(nodes, edges)] == [
+        ["preprocess"],
+        ["train"],
+        ["score"],
+        ["all"],
+    ]
+    svg = draw(RULEGRAPH_DOT, tmp_path / "graph.svg").read_text()
+    assert all(f">{rule}</text>" in svg for rule in ("all", "train", "preprocess", "score"))
+    assert "dc:date" not in svg  # the same graph gives the same file

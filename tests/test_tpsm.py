@@ -533,5 +533,28 @@ def test_relative_keypoints_scale_the_motion_by_the_hull_ratio() -> None:
         animation_keypoints(source, driving, initial, mode="avd")
 
 
+def official_relative_kp(kp_source: dict, kp_driving: dict, kp_initial: dict) -> torch.Tensor:
+    """Thin-Plate-Spline-Motion-Model ``demo.relative_kp``, step by step: float32 keypoints,
+    hull volumes of their float32 values, a numpy float64 scale, in-place multiply."""
+    source_area = ConvexHull(kp_source["fg_kp"][0].numpy()).volume
+    driving_area = ConvexHull(kp_initial["fg_kp"][0].numpy()).volume
+    adapt_movement_scale = np.sqrt(source_area) / np.sqrt(driving_area)
+    kp_value_diff = kp_driving["fg_kp"] - kp_initial["fg_kp"]
+    kp_value_diff *= adapt_movement_scale
+    return kp_value_diff + kp_source["fg_kp"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_relative_keypoints_equal_the_official_arithmetic_bit_for_bit(seed: int) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    # 10 TPS x 5 control points in [-1, 1], as the keypoint detector's tanh outputs
+    source, initial, driving = (
+        {"fg_kp": torch.rand(1, 50, 2, generator=generator) * 2 - 1} for _ in range(3)
+    )
+    ours = animation_keypoints(source, driving, initial, mode="relative")["fg_kp"]
+    assert ours.dtype == torch.float32
+    assert torch.equal(ours, official_relative_kp(source, driving, initial))
+
+
 def test_reconstruction_uses_the_background_motion(demo_animator) -> None:
     assert_reconstruction_uses_background(demo_animator, official_loop, smooth_frames)

@@ -110,7 +110,7 @@ def test_training_resumes_from_last_checkpoint_after_kill(
     run_dir = tmp_path / "run"
     last = run_dir / "checkpoints" / "last.ckpt"
     env = {**os.environ, "TALKING_HEADS_CONFIG_DIR": CONFIG_DIR}
-    command = _train_command(tiny_shards, run_dir, max_steps=60)
+    command = _train_command(tiny_shards, run_dir, max_steps=16)
     process = subprocess.Popen(
         command,
         env=env,

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 
 from talking_heads.config import plain
@@ -53,13 +52,12 @@ from talking_heads.models.dagan.depth import (
 from talking_heads.models.dagan.networks import build_networks
 from talking_heads.models.motion.blocks import ImagePyramide
 from talking_heads.models.motion.training import (
+    GANMotionLightning,
     frozen_on_device,
     gan_optimizer_config,
-    gan_training_step,
     keypoint_discriminator_losses,
     keypoint_gan_losses,
     log_validation_l1,
-    step_gan_schedulers,
 )
 from talking_heads.nets.vgg19 import Vgg19, load_vgg19
 
@@ -86,7 +84,7 @@ def kp_distance_loss(kp_source: Keypoints, kp_driving: Keypoints, weight: float)
     return weight * total
 
 
-class DaGANLightning(pl.LightningModule):
+class DaGANLightning(GANMotionLightning):
     """DaGAN: depth network (frozen) + keypoint detector + depth-aware generator +
     discriminator.
 
@@ -203,12 +201,6 @@ class DaGANLightning(pl.LightningModule):
         return keypoint_discriminator_losses(self, batch, generated)
 
     # -- Lightning hooks ------------------------------------------------------------------
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return gan_training_step(self, batch)
-
-    def on_train_epoch_end(self) -> None:
-        step_gan_schedulers(self)
-
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         """Reconstruct ``driving`` from ``source`` (absolute motion); log ``val/l1``."""
         source, driving = batch["source"], batch["driving"]

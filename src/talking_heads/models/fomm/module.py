@@ -19,27 +19,25 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 
 from talking_heads.config import plain
 from talking_heads.models.fomm.networks import build_networks
 from talking_heads.models.motion.blocks import ImagePyramide
 from talking_heads.models.motion.training import (
+    GANMotionLightning,
     frozen_on_device,
     gan_optimizer_config,
-    gan_training_step,
     keypoint_discriminator_losses,
     keypoint_gan_losses,
     log_validation_l1,
-    step_gan_schedulers,
 )
 from talking_heads.nets.vgg19 import Vgg19, load_vgg19
 
 __all__ = ["FOMMLightning", "load_vgg19"]
 
 
-class FOMMLightning(pl.LightningModule):
+class FOMMLightning(GANMotionLightning):
     """FOMM: keypoint detector + occlusion-aware generator (+ discriminator) trained jointly.
 
     ``model_params`` and ``train_params`` are laid out as upstream's YAML (``config/vox-256
@@ -104,12 +102,6 @@ class FOMMLightning(pl.LightningModule):
         return keypoint_discriminator_losses(self, batch, generated)
 
     # -- Lightning hooks ------------------------------------------------------------------
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return gan_training_step(self, batch)
-
-    def on_train_epoch_end(self) -> None:
-        step_gan_schedulers(self)
-
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         """Reconstruct ``driving`` from ``source`` (absolute motion); log ``val/l1``."""
         kp_source = self.kp_detector(batch["source"])

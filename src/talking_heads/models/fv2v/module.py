@@ -38,7 +38,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 
 from talking_heads.config import plain
@@ -46,13 +45,12 @@ from talking_heads.models.fv2v import losses as L
 from talking_heads.models.fv2v.networks import build_networks, keypoint_transformation
 from talking_heads.models.motion.blocks import ImagePyramide
 from talking_heads.models.motion.training import (
+    GANMotionLightning,
     frozen_on_device,
     gan_optimizer_config,
-    gan_training_step,
     log_validation_l1,
     pyramid_discriminator_losses,
     pyramid_generator_losses,
-    step_gan_schedulers,
 )
 from talking_heads.nets.hopenet import Hopenet, hopenet_input, load_hopenet
 from talking_heads.nets.vgg19 import Vgg19, load_vgg19
@@ -60,7 +58,7 @@ from talking_heads.nets.vgg19 import Vgg19, load_vgg19
 __all__ = ["FV2VLightning"]
 
 
-class FV2VLightning(pl.LightningModule):
+class FV2VLightning(GANMotionLightning):
     """face-vid2vid: canonical keypoint detector, head-pose/expression estimator, generator
     (``generator_type`` ``spade`` or ``original``) and discriminator, trained jointly.
 
@@ -188,12 +186,6 @@ class FV2VLightning(pl.LightningModule):
     def on_fit_start(self) -> None:
         """Load the head-pose teacher before the first step (a missing file stops here)."""
         self.hopenet  # noqa: B018
-
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return gan_training_step(self, batch)
-
-    def on_train_epoch_end(self) -> None:
-        step_gan_schedulers(self)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         """Reconstruct ``driving`` from ``source`` (absolute motion); log ``val/l1``."""

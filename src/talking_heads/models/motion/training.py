@@ -236,3 +236,16 @@ def keypoint_discriminator_losses(
         lambda pyramid: module.discriminator(pyramid, kp=kp),
         L.discriminator_gan_loss,
     )
+
+
+class GANMotionLightning(pl.LightningModule):
+    """Base of the lineage's GAN LightningModules (FOMM, DaGAN, face-vid2vid): one generator
+    and one discriminator update per iteration (:func:`gan_training_step`), the schedulers
+    stepped per epoch (:func:`step_gan_schedulers`). Subclasses give ``generator_losses``,
+    ``discriminator_losses``, ``configure_optimizers`` and ``validation_step``."""
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return gan_training_step(self, batch)
+
+    def on_train_epoch_end(self) -> None:
+        step_gan_schedulers(self)
