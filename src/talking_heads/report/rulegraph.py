@@ -13,6 +13,7 @@ from __future__ import annotations
 import colorsys
 import re
 import sys
+from graphlib import TopologicalSorter
 from pathlib import Path
 
 NODE = re.compile(r'^\s*(\d+)\[label = "([^"]+)", color = "([\d.]+) ([\d.]+) ([\d.]+)"')
@@ -34,23 +35,18 @@ def parse_rulegraph(dot: str) -> tuple[dict[str, tuple[str, tuple[float, float, 
 
 def layers(nodes: dict, edges: list) -> list[list[str]]:
     """Node ids per layer: layer = longest path from a node without inputs."""
-    import networkx as nx
-
-    graph = nx.DiGraph(edges)
-    graph.add_nodes_from(nodes)
+    inputs: dict[str, list[str]] = {node: [] for node in nodes}
+    for source, target in edges:
+        inputs[target].append(source)
     depth: dict[str, int] = {}
-    for node in nx.topological_sort(graph):
-        depth[node] = max((depth[p] + 1 for p in graph.predecessors(node)), default=0)
+    for node in TopologicalSorter(inputs).static_order():
+        depth[node] = max((depth[p] + 1 for p in inputs[node]), default=0)
     rows: list[list[str]] = [[] for _ in range(max(depth.values()) + 1)]
-    position: dict[str, float] = {}
     for node in sorted(depth, key=lambda n: (depth[n], nodes[n][0])):
         rows[depth[node]].append(node)
+    position: dict[str, float] = {}
     for row in rows:  # order by the mean position of the inputs (barycentre)
-        row.sort(
-            key=lambda n: (
-                sum(position[p] for p in graph.predecessors(n)) / max(1, graph.in_degree(n))
-            )
-        )
+        row.sort(key=lambda n: sum(position[p] for p in inputs[n]) / max(1, len(inputs[n])))
         for index, node in enumerate(row):
             position[node] = index - (len(row) - 1) / 2
     return rows
@@ -61,7 +57,6 @@ def draw(dot: str, out: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
-    matplotlib.rcParams["svg.fonttype"] = "none"  # rule names stay text: searchable, selectable
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
 
@@ -100,7 +95,9 @@ def draw(dot: str, out: Path) -> Path:
     axes.set_ylim(-len(rows) + 0.5, 0.5)
     axes.axis("off")
     out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, format="svg", bbox_inches="tight", metadata={"Date": None})
+    # rule names stay searchable text; fixed ids and no date: the same graph gives the same file
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "rulegraph"}):
+        figure.savefig(out, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(figure)
     return out
 
