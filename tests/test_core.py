@@ -157,7 +157,7 @@ def test_cli_reports_unknown_names_in_one_line(capsys: pytest.CaptureFixture[str
     assert main(["datasets", "prepare", "voxcelebX"]) == 2
     assert capsys.readouterr().err.strip() == (
         "talking-heads datasets: error: unknown dataset 'voxcelebX'; known datasets: "
-        "cremad, demo, folder, hdtf, lrw, mead, voxceleb1, voxceleb2"
+        "cremad, demo, folder, hdtf, lrs2, lrs3, lrw, mead, voxceleb1, voxceleb2"
     )
     assert main(["datasets", "prepare", "voxceleb1"]) == 2
     assert capsys.readouterr().err.strip() == (

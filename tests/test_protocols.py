@@ -66,7 +66,8 @@ def test_named_protocols_hold_the_reference_settings() -> None:
     assert load_protocol("pairs_same_id").num_pairs == 2083
     with pytest.raises(
         ValueError,
-        match=r"unknown protocol 'no_such_protocol'; known: fomm_reconstruction, pairs_same_id",
+        match=r"unknown protocol .no_such_protocol.; known: fomm_reconstruction, lipsync_pairs, "
+        r"pairs_same_id",
     ):
         load_protocol("no_such_protocol")
 

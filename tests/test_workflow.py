@@ -73,18 +73,35 @@ DEMO_EXPERIMENTS = {m: spec["experiment"] for m, spec in DEMO_CONFIG["methods"].
 DEMO_PROTOCOLS = list(DEMO_CONFIG["evaluation"]["protocols"])
 
 
+def protocols_of(method: str) -> list[str]:
+    """The demo's protocols that evaluate ``method`` (those of its family)."""
+    from talking_heads.inference.protocols import applies_to, load_protocol
+    from talking_heads.models import METHODS
+
+    family = METHODS.get(method).family
+    return [p for p in DEMO_PROTOCOLS if applies_to(load_protocol(p), family)]
+
+
+def methods_in(table: str) -> list[str]:
+    from talking_heads.models import METHODS
+
+    return [m for m in DEMO_EXPERIMENTS if METHODS.get(m).report_table == table]
+
+
 def test_demo_report_has_survey_rows_and_a_row_per_method_and_protocol(demo_run: Path) -> None:
     from talking_heads.models import METHODS
 
     table = pd.read_csv(demo_run / "results/report/table2.csv")
     survey = pd.read_csv(PROJECT_ROOT / "src/talking_heads/report/survey/table2_video_driven.csv")
-    assert len(table) == len(survey) + len(DEMO_EXPERIMENTS) * len(DEMO_PROTOCOLS)
+    motion = methods_in("table2")
+    assert set(motion) == {"fomm", "mraa", "tpsm", "dagan", "fv2v"}
+    assert len(table) == len(survey) + sum(len(protocols_of(m)) for m in motion)
     ours = table.iloc[len(survey) :]
-    assert set(DEMO_EXPERIMENTS) == {"fomm", "mraa", "tpsm", "dagan", "fv2v"}
-    for method, experiment in DEMO_EXPERIMENTS.items():
+    for method in motion:
+        experiment = DEMO_EXPERIMENTS[method]
         rows = ours[ours["method"] == f"{METHODS.get(method).survey_name} (ours, demo)"]
-        assert len(rows) == len(DEMO_PROTOCOLS), method
-        for protocol in DEMO_PROTOCOLS:
+        assert len(rows) == len(protocols_of(method)) == 2, method
+        for protocol in protocols_of(method):
             (row,) = [r for r in rows.itertuples() if r.protocol.startswith(protocol + ":")]
             assert row.data == "demo" and f"{experiment}/model.ckpt" in row.checkpoint
             metrics = json.loads(
@@ -107,23 +124,48 @@ def test_demo_report_has_survey_rows_and_a_row_per_method_and_protocol(demo_run:
     assert "demo" in markdown and "DaGAN++" in markdown and "pairs_same_id" in markdown
 
 
-def test_demo_table3_holds_the_survey_rows_and_the_rows_of_its_families(demo_run: Path) -> None:
-    """Each model's rows go to its method's table: Table 3 gets those of the methods whose
-    family reports there, beside every row of the survey's Table 3."""
+def test_demo_table3_holds_survey_paper_ground_truth_and_lipsync_rows(demo_run: Path) -> None:
+    """Table 3: the survey's rows, the papers' quality rows, then ours: a row per lip-sync
+    model and protocol, and the real clips' row beside them."""
     from talking_heads.models import METHODS
 
     table = pd.read_csv(demo_run / "results/report/table3.csv")
     survey = pd.read_csv(
         PROJECT_ROOT / "src/talking_heads/report/survey/table3_hardware_rating.csv"
     )
-    in_table3 = [m for m in DEMO_EXPERIMENTS if METHODS.get(m).report_table == "table3"]
-    assert len(table) == len(survey) + len(in_table3) * len(DEMO_PROTOCOLS)
+    lipsync = methods_in("table3")
+    assert set(lipsync) == {"wav2lip", "lipgan", "emogen"}
     assert table["method"].iloc[: len(survey)].tolist() == survey["method"].tolist()
     assert (table["device"].iloc[: len(survey)] == "Tesla T4").all()
+    papers = table[table["source"].str.startswith("paper:")]
+    assert {"Wav2Lip", "LipGAN"} <= set(papers["method"])
+    ours = table[table["source"] == "ours"]
+    expected = [f"{METHODS.get(m).survey_name} (ours, demo)" for m in lipsync]
+    assert sorted(ours["method"]) == sorted([*expected, "Ground truth (ours, demo)"])
+    (truth,) = ours[ours["method"] == "Ground truth (ours, demo)"].itertuples()
+    assert 0.5 < truth.csim <= 1  # the real clip's frames against themselves
     table2 = pd.read_csv(demo_run / "results/report/table2.csv")
-    in_table2 = len(DEMO_EXPERIMENTS) - len(in_table3)
-    assert (table2["source"] == "ours").sum() == in_table2 * len(DEMO_PROTOCOLS)
-    assert (table["source"] == "ours").sum() == len(in_table3) * len(DEMO_PROTOCOLS)
+    assert not table2["method"].str.contains("Wav2Lip|LipGAN|EmoGen").any()
+
+
+def test_demo_lipsync_models_write_videos_with_their_audio(demo_run: Path) -> None:
+    from talking_heads.utils.media import probe_video
+
+    for method in methods_in("table3"):
+        experiment = DEMO_EXPERIMENTS[method]
+        clip = demo_run / f"results/generated/{experiment}/animation"
+        (video,) = clip.glob("*.mp4")
+        info = probe_video(video)
+        assert info["has_audio"] and info["audio_rate"] == 16_000, (method, info)
+        frames, fps = read_video(video)
+        assert frames.shape[1:] == (96, 96, 3) and fps == pytest.approx(25.0)
+        run = demo_run / f"results/generated/{experiment}/lipsync_pairs"
+        pairs = pd.read_csv(run / "pairs.csv", dtype={"pair": str})
+        assert (pairs["status"] == "ok").all(), method
+        generated, _ = read_video(run / "generated" / "00000.mp4")
+        reference, _ = read_video(run / "reference" / "00000.mp4")
+        assert generated.shape == reference.shape and len(generated) > 50
+    assert (demo_run / "results/report/figures/lipsync.png").stat().st_size > 10_000
 
 
 def test_demo_scores_every_survey_metric_or_says_why_not(demo_run: Path) -> None:

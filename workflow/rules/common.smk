@@ -341,15 +341,20 @@ def showcase_name(experiment):
     return "__".join(showcase_clips(experiment).values())
 
 
-def showcase_shard():
+def showcase_shard(experiment=None):
+    """The shard the comparison clip's inputs come from: ``animation.recipe``'s, or for a
+    model whose method trains on another recipe (lip-sync: ``wav2lip``), that recipe's."""
     ev = config["evaluation"]
-    return shard_dirs(ev["dataset"], config["animation"]["recipe"])[0]
+    recipe = config["animation"]["recipe"]
+    if experiment is not None and not experiment.endswith(OFFICIAL_SUFFIX):
+        recipe = config["methods"][method_of(experiment)].get("recipe", recipe)
+    return shard_dirs(ev["dataset"], recipe)[0]
 
 
 def showcase_inputs(wildcards):
     return {
         "ckpt": f"results/models/{wildcards.experiment}/model.ckpt",
-        "shard": showcase_shard(),
+        "shard": showcase_shard(wildcards.experiment),
     }
 
 
@@ -360,7 +365,11 @@ def showcase_options(wildcards, input):
 
     spec = method_registry(wildcards.experiment)
     files = [
-        f"--{kind} {input.shard}/{SHARD_INPUT_FILES[kind].format(clip)}"
+        (
+            f"--{kind} {input.shard}/{SHARD_INPUT_FILES[kind].format(clip)}"
+            if kind in SHARD_INPUT_FILES
+            else f"--{kind} {clip}"
+        )  # a label (emotion), not a clip
         for kind, clip in showcase_clips(wildcards.experiment).items()
     ]
     names = {o.name for o in spec.declaration.options}
@@ -403,8 +412,41 @@ def showcase_video(experiment):
     return f"results/generated/{experiment}/animation/{showcase_name(experiment)}.mp4"
 
 
+#: a model name, but not the ``ground_truth`` rows' folder
+NOT_GROUND_TRUTH = r"(?!ground_truth\b)[A-Za-z0-9_]+"
+
+
+def ground_truth_protocols():
+    """Protocols whose real clips are scored too (``ground_truth: true`` in their YAML), with
+    the first model evaluated under each (whose evaluation data they share)."""
+    first = {}
+    for experiment, protocol in evaluations():
+        if protocol_spec(protocol).extra.get("ground_truth"):
+            first.setdefault(protocol, experiment)
+    return first
+
+
+def ground_truth_shards(wildcards):
+    experiment = ground_truth_protocols()[wildcards.protocol]
+    return shard_dirs(*evaluation_data(experiment, wildcards.protocol))
+
+
+def ground_truth_options(wildcards, input):
+    """``--generated``/``--reference`` (the shards' real crops) and ``--audio`` (their
+    speech) for scoring the ground truth of ``{protocol}``."""
+    clips = " ".join(f"{shard}/clips" for shard in input.shards)
+    audio = " ".join(f"{shard}/audio" for shard in input.shards)
+    return f"--generated {clips} --reference {clips} --audio {audio}"
+
+
+def ground_truth_resolution(wildcards):
+    experiment = ground_truth_protocols()[wildcards.protocol]
+    return row_resolution(type("W", (), {"experiment": experiment})())
+
+
 def table_rows(wildcards):
-    return [f"results/report/rows/{e}/{p}.json" for e, p in evaluations()]
+    rows = [f"results/report/rows/{e}/{p}.json" for e, p in evaluations()]
+    return rows + [f"results/report/rows/ground_truth/{p}.json" for p in ground_truth_protocols()]
 
 
 def table_row_options(wildcards, input):
@@ -439,6 +481,38 @@ def figure_options(wildcards, input):
     )
 
 
+def lipsync_figure_spec():
+    """``report.lipsync_figure`` with its defaults (protocol ``lipsync_pairs``, pair 0)."""
+    return {
+        "protocol": "lipsync_pairs",
+        "pair": "00000",
+        **config["report"].get("lipsync_figure", {}),
+    }
+
+
+def lipsync_figure_experiments():
+    """Models in the lip-sync figure: those evaluated under its protocol."""
+    protocol = lipsync_figure_spec()["protocol"]
+    return [e for e, p in evaluations() if p == protocol]
+
+
+def lipsync_figure_inputs(wildcards):
+    protocol = lipsync_figure_spec()["protocol"]
+    return [f"results/generated/{e}/{protocol}" for e in lipsync_figure_experiments()]
+
+
+def lipsync_figure_options(wildcards, input):
+    """``--reference``/``--audio`` of the figure's pair (from the first model's run) and one
+    ``--generated label=video`` per model."""
+    pair = lipsync_figure_spec()["pair"]
+    first = input.runs[0]
+    generated = " ".join(
+        f"--generated '{row_label(e)}={run}/generated/{pair}.mp4'"
+        for e, run in zip(lipsync_figure_experiments(), input.runs)
+    )
+    return f"--reference {first}/reference/{pair}.mp4 --audio {first}/audio/{pair}.wav {generated}"
+
+
 def row_label(experiment):
     return f"{method_registry(experiment).survey_name} ({experiment})"
 
@@ -454,7 +528,7 @@ def report_outputs():
         "results/report/metrics.md",
         "results/report/metrics.csv",
         "results/report/figures/comparison.png",
-    ]
+    ] + (["results/report/figures/lipsync.png"] if lipsync_figure_experiments() else [])
 
 
 def dvc_tracked_dirs():
@@ -496,6 +570,11 @@ def artifact_outputs():
             f"results/generated/{experiment}/{protocol}",
             f"results/metrics/{experiment}/{protocol}.json",
             f"results/report/rows/{experiment}/{protocol}.json",
+        ]
+    for protocol in ground_truth_protocols():
+        targets += [
+            f"results/metrics/ground_truth/{protocol}.json",
+            f"results/report/rows/ground_truth/{protocol}.json",
         ]
     return targets + report_outputs()
 

@@ -12,6 +12,8 @@ rule table_row:
         "logs/report/rows/{experiment}/{protocol}.log",
     benchmark:
         "benchmarks/report/rows/{experiment}/{protocol}.tsv"
+    wildcard_constraints:
+        experiment=NOT_GROUND_TRUTH,
     localrule: True
     resources:
         gpu=0,
@@ -28,6 +30,30 @@ rule table_row:
         "talking-heads report row --out {output} --method '{params.method}' --table {params.table}"
         " --metrics {input.metrics} --data {params.data} --protocol '{params.protocol}'"
         " --checkpoint '{params.checkpoint}' --resolution {params.resolution} > {log} 2>&1"
+
+
+rule ground_truth_row:
+    input:
+        metrics="results/metrics/ground_truth/{protocol}.json",
+    output:
+        "results/report/rows/ground_truth/{protocol}.json",
+    log:
+        "logs/report/rows/ground_truth/{protocol}.log",
+    benchmark:
+        "benchmarks/report/rows/ground_truth/{protocol}.tsv"
+    localrule: True
+    resources:
+        gpu=0,
+        mem_mb=2000,
+        runtime=10,
+    params:
+        data=config["report"]["data_label"],
+        protocol=protocol_label,
+        resolution=ground_truth_resolution,
+    shell:
+        "talking-heads report row --out {output} --method 'Ground truth' --table table3"
+        " --metrics {input.metrics} --data {params.data} --protocol '{params.protocol}'"
+        " --checkpoint 'real clips' --resolution {params.resolution} > {log} 2>&1"
 
 
 rule tables:
@@ -94,6 +120,32 @@ rule comparison_figure:
         num_frames=config["report"]["figure_frames"],
     shell:
         "talking-heads report figure {params.inputs} --num-frames {params.num_frames}"
+        " --out {output} > {log} 2>&1"
+
+
+rule lipsync_figure:
+    input:
+        runs=lipsync_figure_inputs,
+    output:
+        report(
+            "results/report/figures/lipsync.png",
+            caption="../report/lipsync.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/report/lipsync_figure.log",
+    benchmark:
+        "benchmarks/report/lipsync_figure.tsv"
+    localrule: True
+    resources:
+        gpu=0,
+        mem_mb=2000,
+        runtime=10,
+    params:
+        inputs=lipsync_figure_options,
+        num_frames=config["report"]["figure_frames"],
+    shell:
+        "talking-heads report lipsync-figure {params.inputs} --num-frames {params.num_frames}"
         " --out {output} > {log} 2>&1"
 
 

@@ -76,8 +76,34 @@ def _cmd_generate(args: argparse.Namespace, family: str | None = None) -> None:
     _print_stats(stats, args.out)
 
 
+#: ``lipsync`` flags that set a lip-sync option (upstream ``inference.py``'s arguments)
+LIPSYNC_FLAGS = ("box", "pads", "nosmooth", "resize_factor", "static", "detector")
+
+
 def _cmd_lipsync(args: argparse.Namespace) -> None:
+    options = list(args.option or [])
+    for name in LIPSYNC_FLAGS:
+        value = getattr(args, name)
+        if value not in (None, False):
+            options.append((name, ",".join(map(str, value)) if isinstance(value, list) else value))
+    args.option = options
     _cmd_generate(args, family="lip-sync")
+
+
+def add_lipsync_options(p: argparse.ArgumentParser) -> None:
+    """Upstream ``inference.py``'s face-crop flags."""
+    quad = {"nargs": 4, "type": int, "metavar": ("TOP", "BOTTOM", "LEFT", "RIGHT")}
+    p.add_argument("--box", **quad, help="fixed face box instead of detection")
+    p.add_argument("--pads", **quad, help="face box padding in px (default 0 10 0 0)")
+    p.add_argument("--nosmooth", action="store_true", help="no 5-frame box smoothing")
+    p.add_argument("--resize-factor", type=int, default=None, help="downscale the video first")
+    p.add_argument("--static", action="store_true", help="use only the first face frame")
+    p.add_argument(
+        "--detector",
+        default=None,
+        choices=("auto", "sfd", "dlib_hog", "dlib_cnn"),
+        help="face detector (auto: S3FD when its weights are present, else dlib HOG)",
+    )
 
 
 def _cmd_protocol_run(args: argparse.Namespace) -> None:
@@ -211,6 +237,7 @@ def _register_lipsync(subparsers: Any) -> None:
     add_model_options(p)
     add_input_options(p, [i.kind for i in FAMILIES.get("lip-sync").inputs])
     p.add_argument("--out", type=Path, required=True, help=".mp4 file or a directory for PNGs")
+    add_lipsync_options(p)
     add_method_options(p)
     add_run_options(p)
     p.set_defaults(func=_cmd_lipsync)

@@ -50,6 +50,22 @@ def _cmd_report_figure(args: argparse.Namespace) -> None:
     print(out)
 
 
+def _cmd_report_lipsync_figure(args: argparse.Namespace) -> None:
+    from talking_heads.report.lipsync_figure import lipsync_figure
+
+    generated = dict(item.split("=", 1) for item in args.generated)
+    out = lipsync_figure(
+        args.reference,
+        args.audio,
+        {k: Path(v) for k, v in generated.items()},
+        args.out,
+        fps=args.fps,
+        num_frames=args.num_frames,
+        title=args.title,
+    )
+    print(out)
+
+
 def register(subparsers: Any) -> None:
     """Add ``report row``, ``report tables`` and ``report figure``."""
     report = subparsers.add_parser("report", help="tables and figures").add_subparsers(
@@ -81,3 +97,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--num-frames", type=int, default=5)
     p.add_argument("--title", default=None)
     p.set_defaults(func=_cmd_report_figure)
+    p = report.add_parser(
+        "lipsync-figure", help="lip-sync figure: real | generated frames, speech waveform"
+    )
+    p.add_argument("--reference", type=Path, required=True, help="the real face frames")
+    p.add_argument("--audio", type=Path, required=True, help="the driving speech (wav)")
+    p.add_argument("--generated", action="append", required=True, metavar="LABEL=VIDEO")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--fps", type=float, default=25.0)
+    p.add_argument("--num-frames", type=int, default=5)
+    p.add_argument("--title", default=None)
+    p.set_defaults(func=_cmd_report_lipsync_figure)

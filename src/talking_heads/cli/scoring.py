@@ -34,11 +34,15 @@ def _fill_from_protocol_run(args: argparse.Namespace) -> None:
     if args.inputs_from is None:
         if args.generated is None:
             raise UserError("give --generated (generated videos) or --inputs-from (a protocol run)")
+        if len(args.generated) == 1:
+            args.generated = args.generated[0]
         return
     from talking_heads.inference.protocols import read_score_inputs
 
     inputs = read_score_inputs(args.inputs_from)
     args.generated = args.generated or inputs["generated"]
+    if isinstance(args.generated, list) and len(args.generated) == 1:
+        args.generated = args.generated[0]
     args.reference = args.reference or inputs["reference"]
     args.audio = args.audio or inputs["audio"]
     args.source = args.source or inputs["source"]
@@ -103,7 +107,12 @@ def _register_score(subparsers: Any) -> None:
         metavar="KEY=VALUE",
         help="override a scoring protocol setting (e.g. size=128)",
     )
-    p.add_argument("--generated", type=Path, help="generated video, frame folder or videos")
+    p.add_argument(
+        "--generated",
+        type=Path,
+        nargs="+",
+        help="generated video, frame folder or folder(s) of videos",
+    )
     p.add_argument(
         "--inputs-from",
         type=Path,

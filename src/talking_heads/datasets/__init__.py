@@ -19,6 +19,8 @@ from talking_heads.datasets.base import AcquireContext, Dataset
 from talking_heads.datasets.cremad import CremaD
 from talking_heads.datasets.folder import FolderDataset, index_folder
 from talking_heads.datasets.hdtf import HDTF
+from talking_heads.datasets.lrs2 import LRS2
+from talking_heads.datasets.lrs3 import LRS3
 from talking_heads.datasets.lrw import LRW
 from talking_heads.datasets.mead import MEAD
 from talking_heads.datasets.voxceleb import VoxCeleb1, VoxCeleb2
@@ -67,6 +69,8 @@ DATASETS.add("voxceleb2", VoxCeleb2())
 DATASETS.add("mead", MEAD())
 DATASETS.add("cremad", CremaD())
 DATASETS.add("lrw", LRW())
+DATASETS.add("lrs2", LRS2())
+DATASETS.add("lrs3", LRS3())
 DATASETS.add("hdtf", HDTF())
 DATASETS.add("folder", FolderDataset())
 

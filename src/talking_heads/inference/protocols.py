@@ -7,6 +7,8 @@ declares (:mod:`talking_heads.models.interface`), so no protocol names a method.
 - ``fomm_reconstruction``: FOMM's video reconstruction (``reconstruction.py``): each test clip
   re-generated from its own signals (:func:`run_reconstruction`; motion transfer: from its
   frame 0 with absolute motion).
+- ``lipsync_pairs``: Wav2Lip's evaluation: face clips re-synchronised to other clips' speech
+  (:mod:`talking_heads.inference.lipsync_pairs`).
 - ``pairs_same_id``: the DaGAN/MCNet harness's same-identity frame pairs: each pair's driving
   frame generated from its source frame of the same clip, absolute motion
   (:func:`run_pairs`). The pair list is DaGAN's ``vox_evaluation.csv`` when given, else one
@@ -51,7 +53,7 @@ class Protocol:
     """A named evaluation protocol (the fields of its YAML file)."""
 
     name: str
-    kind: Literal["reconstruction", "pairs"]
+    kind: Literal["reconstruction", "pairs", "lipsync_pairs"]
     label: str
     families: list[str] = field(default_factory=lambda: ["motion-transfer"])
     options: dict[str, Any] = field(default_factory=dict)
@@ -357,7 +359,18 @@ def torch_cat(*tensors: Any) -> Any:
     return torch.cat([t.float().cpu() for t in tensors])
 
 
-RUNNERS = {"reconstruction": run_reconstruction, "pairs": run_pairs}
+def run_lipsync_pairs(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Wav2Lip's lip-sync pairs (:mod:`talking_heads.inference.lipsync_pairs`)."""
+    from talking_heads.inference.lipsync_pairs import run_lipsync_pairs as run
+
+    return run(*args, **kwargs)
+
+
+RUNNERS = {
+    "reconstruction": run_reconstruction,
+    "pairs": run_pairs,
+    "lipsync_pairs": run_lipsync_pairs,
+}
 
 
 def run_protocol(

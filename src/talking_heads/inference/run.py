@@ -85,6 +85,27 @@ def _read_video(kind: str, path: Path, *, still_ok: bool) -> tuple[torch.Tensor,
     return to_tensor(frames), float(fps)
 
 
+def _read_face(path: Path, *, still_ok: bool) -> tuple[torch.Tensor, float]:
+    """A face video on a constant-rate timeline: a variable-frame-rate file is resampled to
+    its rounded average rate by timestamps (the preprocessing decoder's CFR conversion, with
+    its note logged), so that each frame sits under the audio it is generated from; an image
+    or a folder of frames is read as one (25 fps)."""
+    from talking_heads.preprocess.decode import UndecodableVideoError, open_video
+
+    path = _existing("face", path)
+    if path.is_dir() or is_image(path):
+        return _read_video("face", path, still_ok=still_ok)
+    try:
+        video = open_video(path)
+    except UndecodableVideoError as error:
+        raise InputError(f"--face {path}: {error}") from error
+    with video:
+        frames = video.read(list(range(video.num_frames)))
+        for note in video.notes:
+            log.info("--face %s: %s", path.name, note)
+        return to_tensor(frames), float(video.fps)
+
+
 def _read_audio(path: Path) -> AudioClip:
     """Speech from any file with an audio track, as 16 kHz mono (ffmpeg's conversion)."""
     from talking_heads.preprocess.audio import extract_audio, read_wav
@@ -114,10 +135,11 @@ def load_inputs(given: Mapping[str, Any], *, still_face_ok: bool = True) -> Gene
     for kind, value in given.items():
         if kind == "source":
             inputs.source = _read_image(kind, Path(value))
-        elif kind in ("driving", "face"):
-            frames, fps = _read_video(kind, Path(value), still_ok=kind == "face" and still_face_ok)
-            setattr(inputs, kind, frames)
-            inputs.fps = fps
+        elif kind == "driving":
+            inputs.driving, inputs.fps = _read_video(kind, Path(value), still_ok=False)
+        elif kind == "face":
+            inputs.face, inputs.fps = _read_face(Path(value), still_ok=still_face_ok)
+            inputs.face_path = Path(value)
         elif kind == "audio":
             inputs.audio = _read_audio(Path(value))
         elif kind == "emotion":
@@ -178,6 +200,10 @@ def generate_files(
         "resolution": generator.resolution,
         "precision": "amp" if amp else "fp32",
     }
+    if getattr(generator, "notes", None):
+        stats["notes"] = list(generator.notes)
+        for note in generator.notes:
+            log.warning("%s", note)
     if hasattr(generator, "reference_frame"):
         stats["reference_frame"] = generator.reference_frame
     log.info(

@@ -160,3 +160,42 @@ METHODS.add(
         importer="talking_heads.models.fv2v.checkpoint.import_official",
     ),
 )
+METHODS.add(
+    "wav2lip",
+    MethodSpec(
+        name="wav2lip",
+        survey_name="Wav2Lip",
+        family="lip-sync",
+        lightning_module="talking_heads.models.wav2lip.module.Wav2LipLightning",
+        generator="talking_heads.models.wav2lip.generate.Wav2LipGenerator",
+        default_experiment="wav2lip_lrs2",
+        importer="talking_heads.models.wav2lip.checkpoint.import_official",
+        inputs=(MethodInput("face"), MethodInput("audio")),
+    ),
+)
+METHODS.add(
+    "lipgan",
+    MethodSpec(
+        name="lipgan",
+        survey_name="LipGAN",
+        family="lip-sync",
+        lightning_module="talking_heads.models.lipgan.module.LipGANLightning",
+        generator="talking_heads.models.lipgan.generate.LipGANGenerator",
+        default_experiment="lipgan_lrs2",
+        importer="talking_heads.models.lipgan.checkpoint.import_official",
+        inputs=(MethodInput("face"), MethodInput("audio")),
+    ),
+)
+METHODS.add(
+    "emogen",
+    MethodSpec(
+        name="emogen",
+        survey_name="EmoGen",
+        family="lip-sync",
+        lightning_module="talking_heads.models.emogen.module.EmoGenLightning",
+        generator="talking_heads.models.emogen.generate.EmoGenGenerator",
+        default_experiment="emogen_cremad",
+        importer="talking_heads.models.emogen.checkpoint.import_official",
+        inputs=(MethodInput("face"), MethodInput("audio"), MethodInput("emotion")),
+    ),
+)

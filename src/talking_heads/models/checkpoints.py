@@ -209,12 +209,31 @@ def read_checkpoint(path: Path | str) -> dict[str, Any]:
             f"{path}: not a readable checkpoint (truncated or another format: "
             f"{load_failure(error)})"
         ) from error
+    if isinstance(checkpoint, dict) and not is_ours(checkpoint):
+        found = official_method(checkpoint)
+        if found is not None:
+            raise CheckpointError(
+                f"{path} is an official {found} file: convert it first with "
+                f"`talking-heads import-checkpoint --method {found} --official {path}`"
+            )
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), Mapping):
         raise CheckpointError(
             f"{path}: not one of our checkpoints (no state_dict); an official file is "
             "converted first with `talking-heads import-checkpoint`"
         )
     return checkpoint
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in set("aeiou") else "a"
+
+
+def is_ours(checkpoint: Mapping[str, Any]) -> bool:
+    """Whether a file is one of our (Lightning) checkpoints: a ``state_dict`` and Lightning's
+    version or our method record (upstream Wav2Lip files hold a ``state_dict`` too)."""
+    return isinstance(checkpoint.get("state_dict"), Mapping) and any(
+        key in checkpoint for key in ("pytorch-lightning_version", "method", "imported_from")
+    )
 
 
 def networks_of(checkpoint: Mapping[str, Any]) -> set[str]:
@@ -248,7 +267,7 @@ def check_checkpoint(path: Path | str, method: str) -> dict[str, Any]:
         held = ", ".join(sorted(networks_of(checkpoint))) or "no networks"
         raise CheckpointError(f"{path}: not a checkpoint of any registered method (holds {held})")
     if found != method:
-        raise CheckpointError(f"{path} is a {found} checkpoint, not {method}")
+        raise CheckpointError(f"{path} is {_article(found)} {found} checkpoint, not {method}")
     return checkpoint
 
 
@@ -272,28 +291,51 @@ def official_method(checkpoint: Mapping[str, Any]) -> str | None:
     the one that needs the most of them; ``None`` when none fits."""
     from talking_heads.models import METHODS
 
-    if isinstance(checkpoint.get("state_dict"), Mapping):
+    if is_ours(checkpoint):
         return checkpoint_method(checkpoint)
     held = {k for k, v in checkpoint.items() if isinstance(v, Mapping)}
-    fits = [
-        (len(needed), name)
-        for name in METHODS.names()
-        if (needed := required_official_networks(name)) and needed <= held
-    ]
+    fits = []
+    for name in METHODS.names():
+        claims = _importer_attribute(name, "claims")
+        if claims is not None and claims(checkpoint):
+            return name
+        needed = required_official_networks(name)
+        if needed and needed <= held and "state_dict" not in held:
+            fits.append((len(needed), name))
     return max(fits)[1] if fits else None
+
+
+def _importer_attribute(method: str, attribute: str) -> Any:
+    """An attribute of ``method``'s importer module (``claims``: whether a file is its)."""
+    import importlib
+
+    from talking_heads.models import METHODS
+
+    importer = METHODS.get(method).importer
+    if not importer:
+        return None
+    return getattr(importlib.import_module(importer.rpartition(".")[0]), attribute, None)
 
 
 def explain_foreign_official(path: Path | str, method: str) -> CheckpointLayoutError | None:
     """Why ``path`` cannot be imported as ``method`` when it is another method's file (or one
     of our checkpoints): an error saying so, else ``None`` (the layout error stands)."""
-    checkpoint = read_official(path)
-    ours = isinstance(checkpoint.get("state_dict"), Mapping)
-    found = official_method(checkpoint)
-    if not ours and (found is None or required_official_networks(method) <= set(checkpoint)):
+    try:
+        checkpoint = read_official(path)
+    except CheckpointLayoutError:  # not a torch file (e.g. Keras HDF5): the layout error stands
         return None
+    ours = is_ours(checkpoint)
+    found = official_method(checkpoint)
+    if not ours:
+        if found is None or found == method:
+            return None
+        own = required_official_networks(method)
+        if _importer_attribute(method, "claims") is None and own <= set(checkpoint):
+            return None
     if found == method:
         return CheckpointLayoutError(
             f"{path} is already one of our {method} checkpoints: give it to "
             "`talking-heads animate --checkpoint` directly"
         )
-    return CheckpointLayoutError(f"{path} is a {found or 'foreign'} checkpoint, not {method}")
+    kind = found or "foreign"
+    return CheckpointLayoutError(f"{path} is {_article(kind)} {kind} checkpoint, not {method}")

@@ -123,6 +123,30 @@ MOTION_OPTIONS: tuple[MethodOption, ...] = (
     MethodOption("landmarks", "auto", "landmarks for find_best_frame", ("auto", "fan", "dlib")),
 )
 
+#: the options every lip-sync method declares (``talking-heads lipsync`` flags; upstream
+#: ``inference.py``'s arguments)
+LIPSYNC_OPTIONS: tuple[MethodOption, ...] = (
+    MethodOption("pads", "0,10,0,0", "face box padding in px: top,bottom,left,right"),
+    MethodOption("box", "-1,-1,-1,-1", "fixed face box top,bottom,left,right (-1: detect)"),
+    MethodOption("nosmooth", False, "no 5-frame smoothing of the face boxes"),
+    MethodOption("resize_factor", 1, "downscale the face video by this factor first"),
+    MethodOption("static", False, "use only the first frame of the face video"),
+    MethodOption("detector", "auto", "face detector", ("auto", "sfd", "dlib_hog", "dlib_cnn")),
+    MethodOption("detect_batch", 16, "frames per face-detection batch"),
+    MethodOption(
+        "detect_every",
+        1,
+        "detect faces on every N-th frame, boxes interpolated between (1: every frame)",
+    ),
+    MethodOption(
+        "audio_tail",
+        True,
+        "a last audio window aligned to the end (inference.py); false: whole windows only, "
+        "as Wav2Lip's evaluation script",
+    ),
+)
+
+
 FAMILIES: Registry[Family] = Registry("family")
 FAMILIES.add(
     "motion-transfer",
@@ -141,6 +165,7 @@ FAMILIES.add(
         "lip-sync (face video + speech)",
         "table3",
         (MethodInput("face"), MethodInput("audio"), MethodInput("emotion", required=False)),
+        LIPSYNC_OPTIONS,
     ),
 )
 FAMILIES.add(
@@ -194,6 +219,8 @@ class GenerationInputs:
     landmarks: np.ndarray | None = None
     pose: np.ndarray | None = None
     fps: float = 25.0
+    #: the face video's file, when it came from one (a shard crop needs no detection)
+    face_path: Path | None = None
 
     def given(self) -> list[str]:
         """The input kinds that are set."""

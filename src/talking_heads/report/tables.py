@@ -416,7 +416,9 @@ def _table3_note(ours: Sequence[Mapping[str, Any]]) -> str:
         f'"{OURS_SOURCE}" are the methods whose family reports here (lip-sync and '
         "audio-driven), with the quality metrics of their scoring protocol; their inference "
         "time, memory and rating are measured by the workflow's bench and rating study, "
-        f"{MISSING} until those have run. ↑: higher is better; ↓: lower is better.",
+        f"{MISSING} until those have run. Rows whose source names a paper are that paper's "
+        "own quality numbers (time, memory and rating not reported there). ↑: higher is "
+        "better; ↓: lower is better.",
     ]
     if ours:
         lines += ["", "Our rows:", ""]
@@ -428,6 +430,18 @@ def _table3_note(ours: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def paper_quality_rows() -> list[dict[str, Any]]:
+    """The methods' own papers' lip-sync quality numbers (``report/papers``), as Table 3
+    rows without time, memory or rating."""
+    text = resources.files("talking_heads.report").joinpath("papers", "table3_quality.csv")
+    rows = list(csv.DictReader(io.StringIO(text.read_text("utf-8"))))
+    for row in rows:
+        row.update(checkpoint="as published", resolution="96", device="")
+        for metric in TABLE3_METRICS:
+            row[metric.key] = float(row[metric.key]) if row.get(metric.key) else None
+    return rows
+
+
 def build_table3(rows: Sequence[Mapping[str, Any]], out_dir: Path | str) -> tuple[Path, Path]:
     """Write ``table3.md``/``table3.csv``: the survey's hardware table, then our rows.
 
@@ -435,6 +449,7 @@ def build_table3(rows: Sequence[Mapping[str, Any]], out_dir: Path | str) -> tupl
     3), shown with :data:`TABLE3_METRICS`.
     """
     survey = [{**r, **_TABLE3_SURVEY} for r in survey_table("table3_hardware_rating.csv")]
+    survey += paper_quality_rows()
     ours = [our_row(spec, TABLE3_METRICS) for spec in rows]
     headers = [
         "Method",
