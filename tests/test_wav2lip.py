@@ -115,7 +115,9 @@ def test_the_wrong_files_are_refused_with_what_they_hold(tmp_path: Path) -> None
     with pytest.raises(CheckpointLayoutError, match="holds the SyncNet_color lip-sync expert, not"):
         spec.import_official(expert, tmp_path / "out.ckpt")
     emotional = _official_file(tmp_path / "emo.pth", Wav2LipUNet(width=8, emotions=6))
-    with pytest.raises(CheckpointLayoutError, match="emo.pth is an emogen checkpoint, not wav2lip"):
+    with pytest.raises(
+        CheckpointLayoutError, match=r"emo\.pth is an emogen checkpoint, not wav2lip"
+    ):
         spec.import_official(emotional, tmp_path / "out.ckpt")
     fomm_like = tmp_path / "vox-cpk.pth.tar"
     torch.save({"generator": {}, "kp_detector": {}, "discriminator": {}}, fomm_like)

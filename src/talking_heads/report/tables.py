@@ -129,7 +129,7 @@ def _format_value(value: Any, decimals: int) -> str:
         return "nan"
     if math.isinf(number):
         return "∞" if number > 0 else "-∞"
-    return f"{number:.{decimals}f}"
+    return f"{round(number, decimals) + 0.0:.{decimals}f}"  # + 0.0: no "-0.00"
 
 
 def our_table2_row(spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -111,7 +111,31 @@ class FramePairDataset(Dataset):
         return pair.clamp(0, 1)
 
 
-class FramePairDataModule(pl.LightningDataModule):
+class ShardDataModule(pl.LightningDataModule):
+    """Loaders over ``self.train_set`` / ``self.val_set`` (built by a subclass's ``setup``)
+    with the ``batch_size`` and ``num_workers`` hyperparameters: training shuffled with the
+    last partial batch dropped, validation in order."""
+
+    train_set: Dataset
+    val_set: Dataset
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.train_set,
+            batch_size=self.hparams.batch_size,
+            shuffle=True,
+            drop_last=True,
+            num_workers=self.hparams.num_workers,
+            persistent_workers=self.hparams.num_workers > 0,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.val_set, batch_size=self.hparams.batch_size, num_workers=self.hparams.num_workers
+        )
+
+
+class FramePairDataModule(ShardDataModule):
     """Lightning data module over preprocessed shards (``<shards_dir>/*/manifest.parquet``)."""
 
     def __init__(
@@ -149,19 +173,4 @@ class FramePairDataModule(pl.LightningDataModule):
             augment=False,
             id_sampling=False,
             seed=0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(
-            self.train_set,
-            batch_size=self.hparams.batch_size,
-            shuffle=True,
-            drop_last=True,
-            num_workers=self.hparams.num_workers,
-            persistent_workers=self.hparams.num_workers > 0,
-        )
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(
-            self.val_set, batch_size=self.hparams.batch_size, num_workers=self.hparams.num_workers
         )

@@ -14,13 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from talking_heads.models.lipgan.audio import FRONT_ENDS, features, frame_windows
 from talking_heads.preprocess.recipes.shard import load_features
-from talking_heads.training.datamodule import load_clip_table
+from talking_heads.training.datamodule import ShardDataModule, load_clip_table
 
 MIN_FRAMES = 12
 MIN_GAP = 6
@@ -103,7 +102,7 @@ class LipGANFrameDataset(Dataset):
         }
 
 
-class LipGANFrameDataModule(pl.LightningDataModule):
+class LipGANFrameDataModule(ShardDataModule):
     """Lightning data over ``wav2lip``-recipe shards (``<shards_dir>/*/manifest.parquet``)."""
 
     def __init__(
@@ -131,18 +130,3 @@ class LipGANFrameDataModule(pl.LightningDataModule):
         val_set = LipGANFrameDataset(val, audio=hp.audio, seed=0, fps=hp.fps)
         val_set.num_repeats = max(1, hp.val_items // len(val_set.items))
         self.val_set = val_set
-
-    def train_dataloader(self) -> DataLoader:
-        hp = self.hparams
-        return DataLoader(
-            self.train_set,
-            batch_size=hp.batch_size,
-            shuffle=True,
-            drop_last=True,
-            num_workers=hp.num_workers,
-            persistent_workers=hp.num_workers > 0,
-        )
-
-    def val_dataloader(self) -> DataLoader:
-        hp = self.hparams
-        return DataLoader(self.val_set, batch_size=hp.batch_size, num_workers=hp.num_workers)

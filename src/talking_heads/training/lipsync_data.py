@@ -15,13 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from talking_heads.preprocess.audio import mel_windows
 from talking_heads.preprocess.recipes.shard import load_features
-from talking_heads.training.datamodule import load_clip_table
+from talking_heads.training.datamodule import ShardDataModule, load_clip_table
 
 WINDOW = 5
 MEL_STEP = 16
@@ -167,7 +166,7 @@ class LipSyncWindowDataset(Dataset):
         return item
 
 
-class LipSyncWindowDataModule(pl.LightningDataModule):
+class LipSyncWindowDataModule(ShardDataModule):
     """Lightning data over ``wav2lip``-recipe shards (``<shards_dir>/*/manifest.parquet``)."""
 
     def __init__(
@@ -207,18 +206,3 @@ class LipSyncWindowDataModule(pl.LightningDataModule):
         val_set = LipSyncWindowDataset(val, seed=0, fps=hp.fps, augment=augment)
         val_set.num_repeats = max(1, hp.val_windows // len(val_set.items))
         self.val_set = val_set
-
-    def train_dataloader(self) -> DataLoader:
-        hp = self.hparams
-        return DataLoader(
-            self.train_set,
-            batch_size=hp.batch_size,
-            shuffle=True,
-            drop_last=True,
-            num_workers=hp.num_workers,
-            persistent_workers=hp.num_workers > 0,
-        )
-
-    def val_dataloader(self) -> DataLoader:
-        hp = self.hparams
-        return DataLoader(self.val_set, batch_size=hp.batch_size, num_workers=hp.num_workers)

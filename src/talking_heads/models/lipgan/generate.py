@@ -25,7 +25,7 @@ from talking_heads.models.interface import AudioClip, InputError
 from talking_heads.models.lipgan.audio import features, frame_windows, num_frames
 from talking_heads.models.lipgan.module import masked_input
 from talking_heads.models.lipgan.networks import LipGANGeneratorNet
-from talking_heads.models.lipsync.inference import LipSyncGenerator
+from talking_heads.models.lipsync.inference import LipSyncGenerator, network_state
 from talking_heads.preprocess.audio import SAMPLE_RATE
 
 
@@ -53,11 +53,7 @@ class LipGANGenerator(LipSyncGenerator):
             str(hp.get("variant", "residual")),
             str(hp.get("audio", "mel80x27")),
         )
-        prefix = "generator."
-        state = {
-            k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
-        }
-        generator.load_state_dict(state, strict=True)
+        generator.load_state_dict(network_state(checkpoint, "generator"), strict=True)
         return cls(generator.to(map_location))
 
     def audio_windows(self, audio: AudioClip, fps: float) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from talking_heads.models.interface import AudioClip, InputError
-from talking_heads.models.lipsync.inference import LipSyncGenerator
+from talking_heads.models.lipsync.inference import LipSyncGenerator, network_state
 from talking_heads.models.lipsync.networks import Wav2LipUNet
 from talking_heads.preprocess.audio import SAMPLE_RATE, mel_windows, melspectrogram
 
@@ -87,11 +87,7 @@ class MelLipSyncGenerator(LipSyncGenerator):
         checkpoint = read_checkpoint(path)
         hp = checkpoint.get("hyper_parameters") or {}
         generator = Wav2LipUNet(int(hp.get("width", 1)), int(hp.get("emotions", 0)))
-        prefix = "generator."
-        state = {
-            k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
-        }
-        generator.load_state_dict(state, strict=True)
+        generator.load_state_dict(network_state(checkpoint, "generator"), strict=True)
         return cls(generator.to(map_location))
 
     def audio_windows(self, audio: AudioClip, fps: float) -> np.ndarray:

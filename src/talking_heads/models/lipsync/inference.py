@@ -102,6 +102,14 @@ def detect_boxes(
     return found
 
 
+def network_state(checkpoint: Mapping[str, Any], network: str) -> dict[str, torch.Tensor]:
+    """The ``network.``-prefixed part of one of our checkpoints' state dict, unprefixed."""
+    prefix = f"{network}."
+    return {
+        k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
+    }
+
+
 def interpolate_boxes(
     detected: dict[int, tuple[int, int, int, int] | None], count: int
 ) -> list[tuple[int, int, int, int] | None]:
