@@ -362,3 +362,14 @@ def test_training_runs_the_expert_stage_then_the_generator(tmp_path: Path) -> No
     assert not any(p.requires_grad for p in module.expert.parameters())
     # eval sync loss below the threshold switched the sync weight on
     assert float(module.syncnet_wt) == pytest.approx(0.01)
+
+
+def test_a_missing_expert_names_the_file_where_to_get_it_and_the_alternative(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "lipsync_expert.pth"
+    with pytest.raises(FileNotFoundError) as error:
+        Wav2LipLightning(width=8, expert={"checkpoint": str(missing)})
+    message = str(error.value)
+    assert str(missing) in message and "github.com/Rudrabha/Wav2Lip" in message
+    assert "model.expert.checkpoint=null model.expert.steps=N" in message

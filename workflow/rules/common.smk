@@ -148,6 +148,17 @@ def recipe_params(wildcards):
     return " ".join(options)
 
 
+def model_gpus(wildcards):
+    """The ``gpu`` resource of a model job (training, generation, scoring): 1 where it runs on
+    a GPU (``device: cuda``, or ``auto`` with an NVIDIA driver), else 0. The workstation
+    profile lets one ``gpu=1`` job run at a time; on a CPU-only machine that limit would only
+    serialise the jobs. A cluster profile sets the resource per rule (``set-resources``)."""
+    from talking_heads.utils.hardware import has_nvidia_driver
+
+    device = str(config["device"])
+    return int(device.startswith("cuda") or (device == "auto" and has_nvidia_driver()))
+
+
 def preprocess_gpus(wildcards):
     """1 when the recipe's detector or landmarker runs on torch (S3FD, FAN), else 0."""
     params = config["preprocess"].get(wildcards.recipe, {})

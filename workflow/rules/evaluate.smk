@@ -15,7 +15,7 @@ rule score:
     wildcard_constraints:
         experiment=NOT_GROUND_TRUTH,
     resources:
-        gpu=1,
+        gpu=model_gpus,
         mem_mb=8000,
         runtime=60,
     params:
@@ -41,7 +41,7 @@ rule score_ground_truth:
     benchmark:
         "benchmarks/evaluate/ground_truth/{protocol}.tsv"
     resources:
-        gpu=1,
+        gpu=model_gpus,
         mem_mb=8000,
         runtime=60,
     params:

@@ -12,7 +12,7 @@ rule run_protocol:
     benchmark:
         "benchmarks/infer/{experiment}/{protocol}.tsv"
     resources:
-        gpu=1,
+        gpu=model_gpus,
         mem_mb=8000,
         runtime=240,
     params:
@@ -38,7 +38,7 @@ rule generate:
     benchmark:
         "benchmarks/infer/{experiment}/animation/{showcase}.tsv"
     resources:
-        gpu=1,
+        gpu=model_gpus,
         mem_mb=8000,
         runtime=30,
     params:

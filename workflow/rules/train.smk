@@ -14,7 +14,7 @@ rule train:
         "benchmarks/train/{experiment}.tsv"
     threads: 4
     resources:
-        gpu=1,
+        gpu=model_gpus,
         mem_mb=16000,
         runtime=2880,
     params:

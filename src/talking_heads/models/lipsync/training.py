@@ -48,6 +48,8 @@ DEFAULT_TRAIN = {
     "disc_wt": 0.0,
     "betas": None,
 }
+#: where upstream links its released files (the hosting has moved several times)
+EXPERT_URL = "https://github.com/Rudrabha/Wav2Lip#getting-the-weights"
 DEFAULT_EXPERT = {"checkpoint": None, "steps": 0, "lr": 1.0e-4, "width": None}
 
 
@@ -60,7 +62,11 @@ def load_expert_state(path: Path | str) -> dict[str, torch.Tensor]:
     ``SyncNet_color``'s, ``module.`` stripped) or from one of our checkpoints (``expert.``)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"expert checkpoint not found: {path}")
+        raise FileNotFoundError(
+            f"expert checkpoint not found: {path} (upstream's {path.name} is linked from "
+            f"{EXPERT_URL}; put it at that path, or train the expert first with "
+            "model.expert.checkpoint=null model.expert.steps=N)"
+        )
     state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
     if any(k.startswith("expert.") for k in state):
         return {k[len("expert.") :]: v for k, v in state.items() if k.startswith("expert.")}
